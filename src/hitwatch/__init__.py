@@ -1,0 +1,3 @@
+"""hitwatch: watch web server access logs in log time."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from hitwatch.cli import main
+
+sys.exit(main())

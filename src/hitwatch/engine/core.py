@@ -1,0 +1,437 @@
+"""The reference engine: records in, events out (SPEC §2–4).
+
+Pure: no I/O, no wall clock. Records arrive as `Row` tuples in reading order;
+the engine decides which are late, keeps per-second hits and per-interval
+counts, makes seconds final as the log's time advances, runs the alert rules
+over every final second and emits reports, alerts and a summary.
+
+The per-record loop (`_feed_started`) is the hot path of the pure-Python
+engine, so it works on plain tuples and local variables; everything per second
+or per interval happens in ordinary, readable code.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import accumulate, compress, islice, pairwise, repeat
+from operator import add, floordiv, le, ne
+from typing import Any, Protocol
+
+from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, Summary
+
+Row = tuple[int, int, str, str, str, str]
+"""One accepted line: (ts, bytes, section, host, status class, method)."""
+
+Column = Sequence[str]
+
+
+def _load_count_elements() -> Callable[[Mapping[Any, int], Iterable[Any]], None]:
+    # Counter.update's C loop, without update()'s per-call Python overhead,
+    # which dominated when a batch spans many intervals.
+    import collections
+
+    return getattr(collections, "_count_elements")  # type: ignore[no-any-return]  # noqa: B009
+
+
+_count_elements = _load_count_elements()
+
+MAX_METHODS = 20
+"""Methods listed per report; hostile logs can invent any number of them."""
+
+OTHER = "(other)"
+
+
+class Rule(Protocol):
+    @property
+    def idle(self) -> bool: ...
+
+    @property
+    def firing(self) -> bool: ...
+
+    def on_second(self, s: int, hits: int) -> Alert | None: ...
+
+
+class _Interval:
+    """Counts of one interval while it is still open."""
+
+    __slots__ = ("bytes", "hits", "hosts", "invalid", "late", "methods", "sections", "status")
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.bytes = 0
+        self.sections: Counter[str] = Counter()
+        self.hosts: Counter[str] = Counter()
+        self.status: Counter[str] = Counter()
+        self.methods: Counter[str] = Counter()
+        self.late = 0
+        self.invalid = 0
+
+
+def _rank(counts: dict[str, int], limit: int) -> Ranked:
+    """The `limit` largest counts, ties broken by name ascending."""
+    if len(counts) <= limit:
+        return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return tuple(heapq.nsmallest(limit, counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+class Engine:
+    """The record-at-a-time engine. See SPEC §2 for the time model.
+
+    `lateness` is L, `interval` is R. Seconds up to `M - L - 1` are final,
+    where M is the largest timestamp read so far.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: int = 10,
+        lateness: int = 300,
+        top: int = 5,
+        rules: Sequence[Rule] = (),
+        batch: bool = True,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        if lateness < 0:
+            raise ValueError("lateness must not be negative")
+        if top < 0:
+            raise ValueError("top must not be negative")
+        self.interval = interval
+        self.lateness = lateness
+        self.top = top
+        self.rules = tuple(rules)
+        self.batch = batch
+        self._lag = lateness + 1  # s is final once s <= M - _lag
+
+        self.started = False
+        self.start = 0  # first second of the timeline, once started
+        self.max_ts = -1  # M; -1 while no record was accepted
+        self.final = -1  # F, the last final second, once started
+        self._min_ts = 0  # smallest ts before the timeline started
+        self._ended = False
+
+        self._seconds: Counter[int] = Counter()  # non-final second -> hits
+        self._intervals: dict[int, _Interval] = {}  # k -> counts of [kR, kR + R)
+        self._invalid_before_start = 0
+
+        self.rows = 0  # rows fed, late ones included
+        self.late = 0
+        self.invalid = 0
+        self.headers = 0
+        self.empty = 0
+        self.max_late = 0
+        self.alerts = 0
+        self._out: list[Event] = []
+
+    # ----------------------------------------------------------------- input
+
+    def feed(self, rows: Sequence[Row]) -> None:
+        """Take accepted lines in reading order."""
+        if self._ended:
+            raise RuntimeError("engine already finished")
+        self.rows += len(rows)
+        i = 0
+        n = len(rows)
+        while not self.started and i < n:
+            self._feed_unstarted(rows[i])
+            i += 1
+        if i < n:
+            self._feed_started(rows if i == 0 else rows[i:])
+
+    def feed_columns(
+        self,
+        ts: list[int],
+        nbytes: list[int],
+        sections: Column,
+        hosts: Column,
+        classes: Column,
+        methods: Column,
+    ) -> None:
+        """Take accepted lines as columns; the same result as `feed(zip(...))`.
+
+        When no line of the batch is late, the lines are counted with C-level
+        loops (Counter, map, accumulate) and the seconds made final once at the
+        end: a record that is not late lands in a second that is not final yet,
+        so emitting later changes no event. Otherwise, and with `batch=False`,
+        it is the record-at-a-time loop.
+        """
+        if not ts:
+            return
+        lag = self._lag
+        late = True
+        if self.started and self.batch:
+            low = min(ts)
+            newest = max(self.max_ts, max(ts))
+            # No line can be late when even the oldest is newer than the last
+            # second that can become final during the batch; else check exactly.
+            late = low <= self.final or (
+                low <= newest - lag
+                and any(
+                    map(le, map(add, ts, repeat(lag)), accumulate(ts, max, initial=self.max_ts))
+                )
+            )
+        if late:
+            self.feed(list(zip(ts, nbytes, sections, hosts, classes, methods, strict=True)))
+            return
+        if self._ended:
+            raise RuntimeError("engine already finished")
+        self.rows += len(ts)
+        _count_elements(self._seconds, ts)
+        interval = self.interval
+        ks = list(map(floordiv, ts, repeat(interval)))
+        if ks[0] == ks[-1] and min(ks) == max(ks):
+            cuts = [0, len(ks)]
+        else:
+            # Lines are nearly in order: count each run of one interval at once.
+            cuts = [0, *compress(range(1, len(ks)), map(ne, ks, islice(ks, 1, None))), len(ks)]
+        count = _count_elements
+        if len(cuts) == 2:
+            iv = self._interval(ks[0])
+            iv.hits += len(ts)
+            iv.bytes += sum(nbytes)
+            count(iv.sections, sections)
+            count(iv.hosts, hosts)
+            count(iv.status, classes)
+            count(iv.methods, methods)
+        else:
+            for a, b in pairwise(cuts):
+                iv = self._interval(ks[a])
+                iv.hits += b - a
+                iv.bytes += sum(nbytes[a:b])
+                count(iv.sections, sections[a:b])
+                count(iv.hosts, hosts[a:b])
+                count(iv.status, classes[a:b])
+                count(iv.methods, methods[a:b])
+        self.max_ts = newest
+        if self.max_ts - lag > self.final:
+            self._advance(self.max_ts - lag)
+
+    def add_invalid(self, count: int = 1) -> None:
+        """Count invalid lines read at this point of the input."""
+        self.invalid += count
+        if self.started:
+            self._interval(self._open_k()).invalid += count
+        else:
+            self._invalid_before_start += count
+
+    def add_skipped(self, headers: int = 0, empty: int = 0) -> None:
+        self.headers += headers
+        self.empty += empty
+
+    def finish(self) -> None:
+        """End of input: every second up to M becomes final (SPEC §2)."""
+        if self._ended:
+            return
+        self._ended = True
+        if self.max_ts < 0:
+            return
+        if not self.started:
+            self._start(self._min_ts)
+        self._advance(self.max_ts)
+        if (self.max_ts + 1) % self.interval:
+            self._emit_report(self.max_ts // self.interval, self.max_ts + 1)
+
+    def advance_to(self, second: int) -> None:
+        """Make every second up to `second` final, as if log time had reached it.
+
+        For live mode's idle clock (SPEC §8); does nothing before the timeline
+        has started or for a second that is already final.
+        """
+        if self.started and not self._ended and second > self.final:
+            self.max_ts = max(self.max_ts, second)
+            self._advance(second)
+
+    def drain(self) -> list[Event]:
+        """The events emitted since the last call, in order."""
+        out = self._out
+        self._out = []
+        return out
+
+    @property
+    def records(self) -> int:
+        return self.rows - self.late
+
+    @property
+    def firing(self) -> tuple[str, ...]:
+        return tuple(getattr(r, "name", type(r).__name__) for r in self.rules if r.firing)
+
+    def summary(self, lines: int) -> Summary:
+        """The closing totals; `lines` is what the reader counted, independently."""
+        has = self.max_ts >= 0
+        return Summary(
+            lines=lines,
+            records=self.records,
+            invalid=self.invalid,
+            late=self.late,
+            headers=self.headers,
+            empty=self.empty,
+            first_ts=self.start if has else None,
+            last_ts=self.max_ts if has else None,
+            alerts=self.alerts,
+            firing=self.firing,
+            max_late=self.max_late,
+            lateness=self.lateness,
+        )
+
+    # ------------------------------------------------------------ hot paths
+
+    def _feed_unstarted(self, row: Row) -> None:
+        ts = row[0]
+        if self.max_ts < 0 or ts < self._min_ts:
+            self._min_ts = ts
+        if ts > self.max_ts:
+            self.max_ts = ts
+        self._count(row)
+        if self.max_ts - self._lag >= self._min_ts:
+            self._start(self._min_ts)
+            self._advance(self.max_ts - self._lag)
+
+    def _count(self, row: Row) -> None:
+        ts, nbytes, section, host, cls, method = row
+        self._seconds[ts] += 1
+        iv = self._interval(ts // self.interval)
+        iv.hits += 1
+        iv.bytes += nbytes
+        iv.sections[section] += 1
+        iv.hosts[host] += 1
+        iv.status[cls] += 1
+        iv.methods[method] += 1
+
+    def _feed_started(self, rows: Sequence[Row]) -> None:
+        # Locals only: this loop runs once per line of the log.
+        lag = self._lag
+        interval = self.interval
+        m = self.max_ts
+        f = self.final
+        seconds = self._seconds
+        intervals = self._intervals
+        cur_k = -1
+        cur = _Interval()
+        for row in rows:
+            ts = row[0]
+            if ts > m:
+                m = ts
+                if m - lag > f:
+                    self.max_ts = m
+                    self._advance(m - lag)
+                    f = self.final
+                    cur_k = -1  # its interval may have been reported and dropped
+            elif ts <= f:
+                self._late(ts, m)
+                continue
+            seconds[ts] += 1
+            k = ts // interval
+            if k != cur_k:
+                got = intervals.get(k)
+                if got is None:
+                    got = intervals[k] = _Interval()
+                cur = got
+                cur_k = k
+            cur.hits += 1
+            cur.bytes += row[1]
+            cur.sections[row[2]] += 1
+            cur.hosts[row[3]] += 1
+            cur.status[row[4]] += 1
+            cur.methods[row[5]] += 1
+        self.max_ts = m
+
+    # --------------------------------------------------------- bookkeeping
+
+    def _interval(self, k: int) -> _Interval:
+        iv = self._intervals.get(k)
+        if iv is None:
+            iv = self._intervals[k] = _Interval()
+        return iv
+
+    def _open_k(self) -> int:
+        """The interval whose report a late or invalid line read now belongs to (SPEC §3)."""
+        return (self.final + 1) // self.interval
+
+    def _late(self, ts: int, m: int) -> None:
+        self.late += 1
+        behind = m - ts
+        if behind > self.max_late:
+            self.max_late = behind
+        self._interval(self._open_k()).late += 1
+
+    def _start(self, start: int) -> None:
+        self.started = True
+        self.start = start
+        self.final = start - 1
+        if self._invalid_before_start:
+            self._interval(start // self.interval).invalid += self._invalid_before_start
+            self._invalid_before_start = 0
+
+    def _advance(self, target: int) -> None:
+        """Make the seconds `final + 1 .. target` final, emitting events in order."""
+        interval = self.interval
+        seconds = self._seconds
+        rules = self.rules
+        s = self.final + 1
+        while s <= target:
+            hits = seconds.pop(s, 0)
+            if hits == 0 and all(r.idle for r in rules):
+                # Nothing can happen until the next second with hits: skip there.
+                nxt = min(seconds, default=target + 1)
+                stop = min(nxt, target + 1)
+                self._emit_span(s, stop)
+                s = stop
+                continue
+            for rule in rules:
+                alert = rule.on_second(s, hits)
+                if alert is not None:
+                    if alert.state == "firing":
+                        self.alerts += 1
+                    self._out.append(alert)
+            if (s + 1) % interval == 0:
+                self._emit_report(s // interval, s + 1)
+            s += 1
+        self.final = max(self.final, target)
+
+    def _emit_span(self, s: int, stop: int) -> None:
+        """Emit the reports of intervals ending in the hit-free seconds `[s, stop)`."""
+        interval = self.interval
+        first_k = s // interval
+        last_k = stop // interval - 1  # last interval whose end is <= stop
+        k = first_k
+        while k <= last_k:
+            if k in self._intervals or k * interval < self.start:
+                self._emit_report(k, (k + 1) * interval)
+                k += 1
+                continue
+            busy = [j for j in self._intervals if k < j <= last_k]
+            run_end = min(busy, default=last_k + 1)
+            self._out.append(Quiet(k * interval, run_end * interval, interval))
+            k = run_end
+
+    def _emit_report(self, k: int, end: int) -> None:
+        interval = self.interval
+        start = max(k * interval, self.start)
+        iv = self._intervals.pop(k, None)
+        if iv is None:
+            self._out.append(Report(start, end, 0, 0, (), (), (), (), 0, 0, 0))
+            return
+        hits = iv.hits
+        methods = iv.methods
+        if len(methods) > MAX_METHODS:
+            kept = dict(_rank(methods, MAX_METHODS - 1))
+            rest = hits - sum(kept.values())
+            kept[OTHER] = kept.get(OTHER, 0) + rest
+            methods = Counter(kept)
+        self._out.append(
+            Report(
+                start_ts=start,
+                end_ts=end,
+                hits=hits,
+                bytes=iv.bytes,
+                status=tuple(sorted(iv.status.items())),
+                methods=_rank(methods, MAX_METHODS),
+                sections=_rank(iv.sections, self.top),
+                hosts=_rank(iv.hosts, self.top),
+                errors_5xx=iv.status.get("5xx", 0),
+                late=iv.late,
+                invalid=iv.invalid,
+            )
+        )

@@ -1,0 +1,99 @@
+"""The events the engine emits: plain, immutable values that sinks render.
+
+Events are made once per interval or state change, never per record, so they
+can afford to be ordinary dataclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+Ranked = tuple[tuple[str, int], ...]
+"""(name, count) pairs, already in display order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Statistics of one interval `[start_ts, end_ts)` of log time."""
+
+    start_ts: int
+    end_ts: int
+    hits: int
+    bytes: int
+    status: Ranked  # by class name: ("2xx", n), ...
+    methods: Ranked
+    sections: Ranked
+    hosts: Ranked
+    errors_5xx: int
+    late: int
+    invalid: int
+
+    @property
+    def rate(self) -> float:
+        return round(self.hits / (self.end_ts - self.start_ts), 3)
+
+    @property
+    def errors(self) -> float:
+        return round(self.errors_5xx / self.hits, 4) if self.hits else 0.0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.hits == 0 and self.late == 0 and self.invalid == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Quiet:
+    """A run of whole, aligned intervals with no hits, late or invalid lines.
+
+    The engine emits this instead of one empty `Report` per interval when it
+    can skip a long gap of log time; `reports()` gives the equivalent reports.
+    """
+
+    start_ts: int
+    end_ts: int
+    interval: int
+
+    def reports(self) -> Iterator[Report]:
+        for s in range(self.start_ts, self.end_ts, self.interval):
+            yield Report(s, s + self.interval, 0, 0, (), (), (), (), 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A change of state of an alert rule at final second `ts`."""
+
+    rule: str
+    state: str  # "firing" or "resolved"
+    ts: int
+    hits: int
+    window: int
+    threshold: Fraction
+    since_ts: int | None = None  # for "resolved": when it started firing
+
+    @property
+    def rate(self) -> float:
+        return round(self.hits / self.window, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Totals at the end of a run; `lines = records + late + invalid + headers + empty`."""
+
+    lines: int
+    records: int
+    invalid: int
+    late: int
+    headers: int
+    empty: int
+    first_ts: int | None
+    last_ts: int | None
+    alerts: int
+    firing: tuple[str, ...]
+    max_late: int  # seconds behind M of the latest-arriving late record (0 if none)
+    lateness: int
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+Event = Report | Quiet | Alert | Summary

@@ -1,0 +1,120 @@
+"""Common and Combined Log Format: one parser (SPEC §1).
+
+    host ident authuser [10/Oct/2000:13:55:36 -0700] "GET /a/b HTTP/1.0" 200 2326 "referer" "agent"
+
+The referer and user agent are optional and may be cut short: a line whose
+Common Log Format part is intact is a record.
+"""
+
+from __future__ import annotations
+
+import re
+from calendar import timegm
+from typing import cast
+
+from hitwatch.engine.core import Row
+from hitwatch.formats.base import (
+    MAX_TS,
+    STATUS_CLASS,
+    Block,
+    RequestCache,
+    Text,
+    TimeCache,
+    describe,
+    parse_bytes,
+    parse_lines,
+    to_bytes,
+)
+
+# The request may hold \" escapes (Apache writes them); anything after the
+# bytes field must be separated by a space and is ignored.
+_LINE = re.compile(
+    r'([^ ]+) [^ ]+ [^ ]+ \[([^\]]*)\] "([^"\\]*(?:\\.[^"\\]*)*)" ([^ ]+) ([^ ]+)(?= |\Z)'
+)
+_COMBINED_TAIL = re.compile(r' "([^"\\]*(?:\\.[^"\\]*)*)" "([^"\\]*(?:\\.[^"\\]*)*)"')
+_TIME = re.compile(
+    r"([0-9]{2})/([A-Z][a-z]{2})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2}) "
+    r"([+-])([0-9]{2})([0-9]{2})"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def parse_time(text: str) -> int:
+    """`10/Oct/2000:13:55:36 -0700` -> Unix seconds, or -1 when invalid."""
+    m = _TIME.fullmatch(text)
+    if m is None:
+        return -1
+    day, mon, year, hh, mm, ss, sign, oh, om = m.groups()
+    month = _MONTHS.get(mon, 0)
+    y, d, h, mi, s, offh, offm = (int(x) for x in (year, day, hh, mm, ss, oh, om))
+    if not month or not 1 <= d <= _DAYS[month] or h > 23 or mi > 59 or s > 59:
+        return -1
+    if month == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
+        return -1
+    if offh > 23 or offm > 59 or y < 1970:
+        return -1
+    offset = (offh * 3600 + offm * 60) * (-1 if sign == "-" else 1)
+    ts = timegm((y, month, d, h, mi, s)) - offset
+    return ts if 0 <= ts <= MAX_TS else -1
+
+
+# _LINE with status and bytes checked by the regex itself, so that a line it
+# matches is a record as soon as its timestamp is valid.
+_STRICT = re.compile(
+    r'([^ ]+) [^ ]+ [^ ]+ \[([^\]]*)\] "([^"\\]*(?:\\.[^"\\]*)*)" '
+    r"([1-5][0-9][0-9]) ([0-9]{1,15}|-)(?= |\Z)"
+)
+_groups = re.Match.groups
+
+
+class ClfFormat:
+    """Parses `clf` and `combined` lines; `name` is what detection saw."""
+
+    def __init__(self, name: str = "combined") -> None:
+        self.name = name
+        self._times = TimeCache(parse_time)
+        self._requests = RequestCache()
+
+    def parse_line(self, line: str) -> Row | str:
+        """One line -> a row, or the reason it is invalid."""
+        m = _LINE.match(line)
+        if m is None:
+            return describe(line, "not a Common/Combined Log Format line")
+        host, stamp, request, status, size = m.groups()
+        ts = self._times[stamp]
+        if ts < 0:
+            return "bad timestamp"
+        cls = STATUS_CLASS.get(status)
+        if cls is None:
+            return "bad status"
+        nbytes = parse_bytes(size)
+        if nbytes < 0:
+            return "bad bytes"
+        method, section = self._requests[request]
+        return (ts, nbytes, section, host, cls, method)
+
+    def parse(self, text: Text) -> Block:
+        """The whole block at C speed when every line is a record, else line by line."""
+        matches = list(map(_STRICT.match, text.lines))
+        if None in matches:
+            return parse_lines(self, text)
+        found = cast(list[re.Match[str]], matches)
+        hosts, stamps, requests, statuses, sizes = zip(*map(_groups, found), strict=True)
+        ts = list(map(self._times.__getitem__, stamps))
+        if -1 in ts:
+            return parse_lines(self, text)
+        methods, sections = zip(*map(self._requests.__getitem__, requests), strict=True)
+        classes = list(map(STATUS_CLASS.__getitem__, statuses))
+        return Block.of(ts, to_bytes(sizes), sections, hosts, classes, methods, len(matches))
+
+
+def looks_combined(line: str) -> bool:
+    """True when a CLF line carries the referer and user agent."""
+    m = _LINE.match(line)
+    return m is not None and _COMBINED_TAIL.match(line, m.end()) is not None

@@ -1,0 +1,121 @@
+"""The imperative shell that wires sources -> formats -> engine -> sinks.
+
+Everything with a side effect (reading, the stderr notes, writing events)
+happens here or in the sinks; the engine only ever sees rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from hitwatch import formats
+from hitwatch.engine.core import Engine
+from hitwatch.formats import Block, Format
+from hitwatch.sinks import Sink
+from hitwatch.sources import Source
+
+Note = Callable[[str], None]
+"""Where operator notes go (stderr in the CLI)."""
+
+
+def feed_block(engine: Engine, block: Block, on_invalid: Callable[[int, str], None]) -> None:
+    """Give a parsed block to the engine, invalid lines at their place in the input."""
+    engine.add_skipped(block.headers, block.empty)
+    if not block.invalid:
+        engine.feed_columns(*block.columns())
+        return
+    done = 0
+    for pos, lineno, reason in block.invalid:
+        if pos > done:
+            engine.feed_columns(*block.columns(done, pos))
+            done = pos
+        engine.add_invalid()
+        on_invalid(lineno, reason)
+    if done < len(block.ts):
+        engine.feed_columns(*block.columns(done))
+
+
+@dataclass
+class SourceReader:
+    """Turns one source's blocks into parsed blocks, detecting its format on the way."""
+
+    source: Source
+    format_name: str
+    note: Note
+    fmt: Format | None = None
+    lineno: int = 0
+    _fallback: Format | None = field(default=None, repr=False)
+
+    def parse(self, data: bytes) -> Block:
+        text = formats.decode_lines(data, self.lineno + 1)
+        fmt = self._format(text.lines)
+        block = fmt.parse(text)
+        self.lineno += len(text.lines)
+        return block
+
+    def _format(self, lines: list[str]) -> Format:
+        if self.fmt is not None:
+            return self.fmt
+        if self.format_name != "auto":
+            self.fmt = formats.make(self.format_name)
+            return self.fmt
+        self.fmt = formats.detect(lines)
+        if self.fmt is None:
+            # Only empty lines or headers so far: any parser counts them alike.
+            self._fallback = self._fallback or formats.make("csv")
+            return self._fallback
+        self.note(f"{self.source.name}: detected format {self.fmt.name}")
+        return self.fmt
+
+
+@dataclass
+class Run:
+    """Counts the shell keeps beside the engine."""
+
+    lines: int = 0
+    errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def run(
+    sources: Iterable[Source],
+    format_name: str,
+    engine: Engine,
+    sink: Sink,
+    note: Note,
+    on_invalid: Callable[[str, int, str], None],
+) -> Run:
+    """Read every source to its end, then finish the engine and close the sink.
+
+    A source that fails part-way is reported and the run goes on with the
+    next; `Run.errors` tells the caller to exit non-zero.
+    """
+    from hitwatch.sources import SourceError
+
+    state = Run()
+    try:
+        for source in sources:
+            reader = SourceReader(source, format_name, note)
+
+            def invalid(lineno: int, reason: str, name: str = source.name) -> None:
+                on_invalid(name, lineno, reason)
+
+            try:
+                for data in source.blocks():
+                    block = reader.parse(data)
+                    state.lines += block.lines
+                    feed_block(engine, block, invalid)
+                    sink.emit(engine.drain())
+            except SourceError as exc:
+                state.errors.append(str(exc))
+                note(f"error: {exc}")
+            finally:
+                source.close()
+        engine.finish()
+    except KeyboardInterrupt:
+        # Show what was already final, and the totals, but finalise nothing more.
+        state.interrupted = True
+    sink.emit(engine.drain())
+    sink.close(engine.summary(state.lines))
+    return state

@@ -1,0 +1,42 @@
+"""Formatting shared by the sinks: times, durations, numbers, safe text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from fractions import Fraction
+
+# Control characters (C0, DEL, C1) and the invisible ones that reorder or break
+# lines; a log line must never reach a terminal as a control sequence.
+_UNSAFE = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x200E, 0x200F, 0x2028, 0x2029]
+_UNSAFE += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _UNSAFE}
+
+
+def safe(text: str) -> str:
+    """`text` with every control character shown as an escape, never interpreted."""
+    return text.translate(_ESCAPES)
+
+
+def iso_utc(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_local(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).astimezone().isoformat()
+
+
+def duration(seconds: int) -> str:
+    """120 -> 2m, 87 -> 1m27s, 3600 -> 1h, 0 -> 0s."""
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)
+
+
+def number(value: Fraction) -> int | float:
+    """A threshold as JSON shows it: 10, not 10.0; 0.1 stays 0.1."""
+    return int(value) if value.denominator == 1 else float(value)

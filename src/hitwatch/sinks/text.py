@@ -1,0 +1,119 @@
+"""`--output text`: compact blocks for people, alert lines exactly as SPEC §4 has them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TextIO
+
+from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, Summary
+from hitwatch.sinks.base import duration, iso_local, iso_utc, number, safe
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _ranked(items: Ranked) -> str:
+    return ", ".join(f"{safe(name)} {hits}" for name, hits in items) or "-"
+
+
+def alert_line(a: Alert, when: Callable[[int], str] = iso_utc) -> str:
+    rate = f"{a.hits / a.window:.2f} req/s over {duration(a.window)}"
+    if a.state == "firing":
+        return (
+            f"High traffic generated an alert - hits = {a.hits}, triggered at {when(a.ts)} "
+            f"({rate}, threshold {number(a.threshold)})"
+        )
+    since = a.ts - a.since_ts if a.since_ts is not None else 0
+    return (
+        f"High traffic alert recovered - hits = {a.hits}, recovered at {when(a.ts)} "
+        f"({rate}, after {duration(since)})"
+    )
+
+
+class TextSink:
+    """Writes one block per report; a run of empty intervals becomes one line."""
+
+    def __init__(self, out: TextIO, *, local: bool = False, flush: bool = False) -> None:
+        self._out = out
+        self._when = iso_local if local else iso_utc
+        self._flush = flush
+        self._quiet: tuple[int, int] | None = None  # [start, end) of empty intervals
+
+    def emit(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, Quiet) or (isinstance(event, Report) and event.is_empty):
+                self._extend_quiet(event.start_ts, event.end_ts)
+                continue
+            self._end_quiet()
+            if isinstance(event, Report):
+                self._write(self.report(event))
+            elif isinstance(event, Alert):
+                self._write(alert_line(event, self._when))
+        if self._flush:
+            self._out.flush()
+
+    def close(self, summary: Summary) -> None:
+        self._end_quiet()
+        self._write(self.summary(summary))
+        self._out.flush()
+
+    def report(self, r: Report) -> str:
+        start = self._when(r.start_ts)
+        end = self._when(r.end_ts)
+        if end[:10] == start[:10]:
+            end = end[11:]
+        head = (
+            f"{start} – {end}  {r.hits} hits, {r.hits / (r.end_ts - r.start_ts):.2f} req/s, "
+            f"{human_bytes(r.bytes)}, errors {r.errors:.1%}"
+        )
+        if r.late or r.invalid:
+            head += f"  (late {r.late}, invalid {r.invalid})"
+        lines = [head]
+        if r.hits:
+            status = ", ".join(f"{cls} {n}" for cls, n in r.status)
+            lines.append(f"  status {status} · methods {_ranked(r.methods)}")
+            lines.append(f"  sections {_ranked(r.sections)}")
+            lines.append(f"  hosts    {_ranked(r.hosts)}")
+        return "\n".join(lines)
+
+    def summary(self, s: Summary) -> str:
+        lines = [
+            f"Summary: {s.lines} lines = {s.records} records + {s.late} late + "
+            f"{s.invalid} invalid + {s.headers} headers + {s.empty} empty"
+        ]
+        if s.first_ts is not None and s.last_ts is not None:
+            lines.append(
+                f"  log time {self._when(s.first_ts)} to {self._when(s.last_ts)} "
+                f"({duration(s.last_ts - s.first_ts)})"
+            )
+        else:
+            lines.append("  no records")
+        if s.late:
+            lines.append(
+                f"  late lines: the latest arrived {duration(s.max_late)} behind the newest; "
+                f"--lateness {s.max_late} would have kept them (now {s.lateness})"
+            )
+        firing = ", ".join(s.firing) or "none"
+        lines.append(f"  alerts raised {s.alerts}, still firing: {firing}")
+        return "\n".join(lines)
+
+    def _extend_quiet(self, start: int, end: int) -> None:
+        if self._quiet is None:
+            self._quiet = (start, end)
+        else:
+            self._quiet = (self._quiet[0], end)
+
+    def _end_quiet(self) -> None:
+        if self._quiet is not None:
+            start, end = self._quiet
+            self._quiet = None
+            self._write(f"no traffic from {self._when(start)} to {self._when(end)}")
+
+    def _write(self, text: str) -> None:
+        self._out.write(text + "\n")
