@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hitwatch import formats
 from hitwatch.engine.core import Engine
@@ -36,16 +37,36 @@ def feed_block(engine: Engine, block: Block, on_invalid: Callable[[int, str], No
         engine.feed_columns(*block.columns(done))
 
 
+class Reader(Protocol):
+    """Reads one source's blocks of whole lines into the engine."""
+
+    def feed(self, data: bytes) -> int:
+        """Parse `data` and feed the engine; returns the number of lines read."""
+        ...
+
+
 @dataclass
 class SourceReader:
-    """Turns one source's blocks into parsed blocks, detecting its format on the way."""
+    """The pure-Python reader: decode, detect the format once, parse, feed."""
 
     source: Source
     format_name: str
     note: Note
+    engine: Engine
+    on_invalid: Callable[[str, int, str], None]
     fmt: Format | None = None
     lineno: int = 0
     _fallback: Format | None = field(default=None, repr=False)
+
+    def feed(self, data: bytes) -> int:
+        block = self.parse(data)
+        name = self.source.name
+
+        def invalid(lineno: int, reason: str) -> None:
+            self.on_invalid(name, lineno, reason)
+
+        feed_block(self.engine, block, invalid)
+        return block.lines
 
     def parse(self, data: bytes) -> Block:
         text = formats.decode_lines(data, self.lineno + 1)
@@ -67,6 +88,17 @@ class SourceReader:
             return self._fallback
         self.note(f"{self.source.name}: detected format {self.fmt.name}")
         return self.fmt
+
+
+def make_reader(
+    source: Source,
+    format_name: str,
+    engine: Engine,
+    note: Note,
+    on_invalid: Callable[[str, int, str], None],
+) -> Reader:
+    """The reader for one source."""
+    return SourceReader(source, format_name, note, engine, on_invalid)
 
 
 @dataclass
@@ -96,16 +128,10 @@ def run(
     state = Run()
     try:
         for source in sources:
-            reader = SourceReader(source, format_name, note)
-
-            def invalid(lineno: int, reason: str, name: str = source.name) -> None:
-                on_invalid(name, lineno, reason)
-
+            reader = make_reader(source, format_name, engine, note, on_invalid)
             try:
                 for data in source.blocks():
-                    block = reader.parse(data)
-                    state.lines += block.lines
-                    feed_block(engine, block, invalid)
+                    state.lines += reader.feed(data)
                     sink.emit(engine.drain())
             except SourceError as exc:
                 state.errors.append(str(exc))
