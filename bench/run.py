@@ -1,0 +1,100 @@
+"""Whole-process throughput and peak memory of hitwatch, beside baselines, in one run.
+
+    python bench/run.py            # 1M-line CSV and Combined logs (generated once)
+    python bench/run.py --lines 200000 --repeat 1
+
+Prints, for each log: lines/s and peak RSS of `hitwatch --output jsonl`, of a
+plain Python loop that only reads and splits the lines (the floor for any
+pure-Python tool), and of GoAccess on the Combined log when it is installed.
+A second, 4x shorter log of each format shows whether peak RSS grows with
+the length of the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+
+PLAIN_LOOP = (
+    "import sys\n"
+    "n = 0\n"
+    "with open(sys.argv[1], 'rb') as f:\n"
+    "    for line in f:\n"
+    "        n += len(line.split(b' ', 3))\n"
+)
+
+
+def generate(fmt: str, lines: int) -> Path:
+    """The benchmark log, made by the project's own generator (cached in bench/data)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"{fmt}-{lines}.log"
+    if not path.exists():
+        # ~46 requests/s with a spike: 1M lines is about six hours of log time.
+        minutes = max(1.0, lines / 46 / 60 * 1.2)
+        subprocess.run(
+            [sys.executable, "-m", "hitwatch.generate", "--format", fmt, "--lines", str(lines)]
+            + ["--minutes", f"{minutes:.1f}", "--rate", "40", "--spike-rate", "90"]
+            + ["-o", str(path)],
+            check=True,
+        )
+    return path
+
+
+def measure(cmd: list[str], repeat: int) -> tuple[float, int]:
+    """Best wall time over `repeat` runs, and the peak RSS (KiB) of the child."""
+    best = float("inf")
+    peak = 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"failed: {' '.join(cmd)}")
+        best = min(best, elapsed)
+        peak = max(peak, usage.ru_maxrss)
+    return best, peak
+
+
+def row(name: str, lines: int, seconds: float, rss_kib: int) -> str:
+    return f"{name:<34} {lines / seconds:>12,.0f} lines/s  {seconds:7.3f} s  {rss_kib / 1024:7.1f} MB"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--lines", type=int, default=1_000_000)
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
+    p.add_argument("--formats", default="csv,combined")
+    p.add_argument(
+        "--hitwatch-args", default="", help="extra options for hitwatch, e.g. '--engine python'"
+    )
+    args = p.parse_args()
+    extra = args.hitwatch_args.split()
+    goaccess = shutil.which("goaccess")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, best of {args.repeat}")
+    for fmt in args.formats.split(","):
+        for lines in (args.lines // 4, args.lines):
+            path = generate(fmt, lines)
+            print(f"\n{fmt}, {lines:,} lines ({path.stat().st_size / 2**20:.0f} MiB)")
+            hw = [sys.executable, "-m", "hitwatch", "--output", "jsonl", *extra, str(path)]
+            t, rss = measure(hw, args.repeat)
+            print(row("hitwatch " + " ".join(extra), lines, t, rss))
+            t, rss = measure([sys.executable, "-c", PLAIN_LOOP, str(path)], args.repeat)
+            print(row("baseline: plain Python read+split", lines, t, rss))
+            if goaccess and fmt == "combined":
+                cmd = [goaccess, str(path), "--log-format=COMBINED", "-o", "csv"]
+                t, rss = measure(cmd, 1)
+                print(row("goaccess", lines, t, rss))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
