@@ -40,9 +40,11 @@ def generate(fmt: str, lines: int) -> Path:
         # ~46 requests/s with a spike: 1M lines is about six hours of log time.
         minutes = max(1.0, lines / 46 / 60 * 1.2)
         subprocess.run(
-            [sys.executable, "-m", "hitwatch.generate", "--format", fmt, "--lines", str(lines)]
-            + ["--minutes", f"{minutes:.1f}", "--rate", "40", "--spike-rate", "90"]
-            + ["-o", str(path)],
+            [
+                *(sys.executable, "-m", "hitwatch.generate", "--format", fmt),
+                *("--lines", str(lines), "--minutes", f"{minutes:.1f}"),
+                *("--rate", "40", "--spike-rate", "90", "-o", str(path)),
+            ],
             check=True,
         )
     return path
@@ -65,7 +67,33 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, int]:
 
 
 def row(name: str, lines: int, seconds: float, rss_kib: int) -> str:
-    return f"{name:<34} {lines / seconds:>12,.0f} lines/s  {seconds:7.3f} s  {rss_kib / 1024:7.1f} MB"
+    return (
+        f"{name:<34} {lines / seconds:>12,.0f} lines/s  {seconds:7.3f} s  {rss_kib / 1024:7.1f} MB"
+    )
+
+
+def first_line_time(cmd: list[str], repeat: int) -> float:
+    """Best time from process start to its first line on stdout (time to first report)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        best = min(best, time.perf_counter() - start)
+        proc.kill()
+        proc.wait()
+    return best
+
+
+def repeated(path: Path, times: int) -> Path:
+    """`path` written `times` times over (for peak RSS on a long input; later copies are late)."""
+    out = DATA / f"{path.stem}-x{times}.log"
+    if not out.exists():
+        with out.open("wb") as f:
+            for _ in range(times):
+                f.write(path.read_bytes())
+    return out
 
 
 def main() -> int:
@@ -76,23 +104,56 @@ def main() -> int:
     p.add_argument(
         "--hitwatch-args", default="", help="extra options for hitwatch, e.g. '--engine python'"
     )
+    p.add_argument(
+        "--engines",
+        default="native,python",
+        help="hitwatch engines to run side by side (default: native,python)",
+    )
+    p.add_argument(
+        "--rss-times",
+        type=int,
+        default=0,
+        help="also measure peak RSS of the native engine on the log repeated N times "
+        "(10 gives a 10M-line file from the 1M-line one)",
+    )
     args = p.parse_args()
     extra = args.hitwatch_args.split()
+    engines = [e for e in args.engines.split(",") if e]
     goaccess = shutil.which("goaccess")
+    hw = [sys.executable, "-m", "hitwatch"]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, best of {args.repeat}")
+    version = min(measure([*hw, "--version"], 1)[0] for _ in range(max(5, args.repeat)))
+    print(f"hitwatch --version: {version * 1000:.0f} ms")
     for fmt in args.formats.split(","):
         for lines in (args.lines // 4, args.lines):
             path = generate(fmt, lines)
             print(f"\n{fmt}, {lines:,} lines ({path.stat().st_size / 2**20:.0f} MiB)")
-            hw = [sys.executable, "-m", "hitwatch", "--output", "jsonl", *extra, str(path)]
-            t, rss = measure(hw, args.repeat)
-            print(row("hitwatch " + " ".join(extra), lines, t, rss))
+            speed: dict[str, float] = {}
+            for engine in engines:
+                cmd = [*hw, "--output", "jsonl", "--engine", engine, *extra, str(path)]
+                t, rss = measure(cmd, args.repeat)
+                speed[engine] = lines / t
+                print(row(f"hitwatch --engine {engine} {' '.join(extra)}", lines, t, rss))
             t, rss = measure([sys.executable, "-c", PLAIN_LOOP, str(path)], args.repeat)
             print(row("baseline: plain Python read+split", lines, t, rss))
             if goaccess and fmt == "combined":
                 cmd = [goaccess, str(path), "--log-format=COMBINED", "-o", "csv"]
                 t, rss = measure(cmd, 1)
+                speed["goaccess"] = lines / t
                 print(row("goaccess", lines, t, rss))
+            if "native" in speed:
+                for other in ("python", "goaccess"):
+                    if other in speed:
+                        print(f"  native / {other}: {speed['native'] / speed[other]:.1f}x")
+                first = first_line_time(
+                    [*hw, "--output", "jsonl", "--engine", "native", str(path)], args.repeat
+                )
+                print(f"  native, time to first report: {first * 1000:.0f} ms")
+        if args.rss_times > 1 and "native" in engines:
+            big = repeated(generate(fmt, args.lines), args.rss_times)
+            n = args.lines * args.rss_times
+            t, rss = measure([*hw, "--output", "jsonl", "--engine", "native", str(big)], 1)
+            print(row(f"native, {n:,} lines (repeated)", n, t, rss))
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 from hitwatch import formats
 from hitwatch.engine.core import Engine
 from hitwatch.formats import Block, Format
+from hitwatch.formats.base import HEADERS
 from hitwatch.sinks import Sink
 from hitwatch.sources import Source
 
@@ -44,6 +45,10 @@ class Reader(Protocol):
         """Parse `data` and feed the engine; returns the number of lines read."""
         ...
 
+    def flush(self) -> int:
+        """End of the source: feed anything held back; returns the number of lines."""
+        ...
+
 
 @dataclass
 class SourceReader:
@@ -57,8 +62,24 @@ class SourceReader:
     fmt: Format | None = None
     lineno: int = 0
     _fallback: Format | None = field(default=None, repr=False)
+    _held: bytes = field(default=b"", repr=False)
 
     def feed(self, data: bytes) -> int:
+        if self.fmt is None and self.format_name == "auto" and not self.source.live:
+            # Detect from the same first lines however the bytes were cut (SPEC §6):
+            # hold blocks back until the sample is complete or the source ends.
+            data = self._held + data
+            if not _sample_complete(data):
+                self._held = data
+                return 0
+            self._held = b""
+        return self._feed(data)
+
+    def flush(self) -> int:
+        data, self._held = self._held, b""
+        return self._feed(data) if data else 0
+
+    def _feed(self, data: bytes) -> int:
         block = self.parse(data)
         name = self.source.name
 
@@ -83,11 +104,28 @@ class SourceReader:
             return self.fmt
         self.fmt = formats.detect(lines)
         if self.fmt is None:
+            if len(lines) >= formats.SCAN_LINES:
+                # Nothing but empty lines and headers where detection looks:
+                # decide once, so the result does not depend on block sizes.
+                self.fmt = formats.make("csv")
+                self.note(
+                    f"{self.source.name}: no log line in the first {formats.SCAN_LINES} lines; "
+                    "assuming format csv"
+                )
+                return self.fmt
             # Only empty lines or headers so far: any parser counts them alike.
             self._fallback = self._fallback or formats.make("csv")
             return self._fallback
         self.note(f"{self.source.name}: detected format {self.fmt.name}")
         return self.fmt
+
+
+def _sample_complete(data: bytes) -> bool:
+    """True when `data` (whole lines) holds every line `formats.detect` looks at."""
+    if data.count(b"\n") >= formats.SCAN_LINES:
+        return True
+    lines = formats.decode_lines(data).lines
+    return sum(1 for line in lines if line and line not in HEADERS) >= formats.SAMPLE_LINES
 
 
 def make_reader(
@@ -96,8 +134,22 @@ def make_reader(
     engine: Engine,
     note: Note,
     on_invalid: Callable[[str, int, str], None],
+    *,
+    engine_name: str = "auto",
 ) -> Reader:
-    """The reader for one source."""
+    """The reader for one source.
+
+    `engine_name`: `python` is the pure reader; `native` the compiled kernel
+    (hitwatch.native); `auto` the kernel when it is built, else the pure one.
+    Both give the same events (SPEC §6).
+    """
+    if engine_name != "python":
+        from hitwatch import native
+
+        if native.available() and native.supports(engine.interval, engine.lateness):
+            return native.NativeReader(source, format_name, note, engine, on_invalid)
+        if engine_name == "native" and not native.available():
+            raise RuntimeError(f"the compiled kernel is not available: {native.why_not()}")
     return SourceReader(source, format_name, note, engine, on_invalid)
 
 
@@ -117,6 +169,8 @@ def run(
     sink: Sink,
     note: Note,
     on_invalid: Callable[[str, int, str], None],
+    *,
+    engine_name: str = "auto",
 ) -> Run:
     """Read every source to its end, then finish the engine and close the sink.
 
@@ -128,7 +182,9 @@ def run(
     state = Run()
     try:
         for source in sources:
-            reader = make_reader(source, format_name, engine, note, on_invalid)
+            reader = make_reader(
+                source, format_name, engine, note, on_invalid, engine_name=engine_name
+            )
             try:
                 for data in source.blocks():
                     state.lines += reader.feed(data)
@@ -138,6 +194,8 @@ def run(
                 note(f"error: {exc}")
             finally:
                 source.close()
+            state.lines += reader.flush()
+            sink.emit(engine.drain())
         engine.finish()
     except KeyboardInterrupt:
         # Show what was already final, and the totals, but finalise nothing more.

@@ -26,6 +26,16 @@ Row = tuple[int, int, str, str, str, str]
 
 Column = Sequence[str]
 
+TimeState = tuple[bool, int, int, int, int, int]
+"""(started, start, final, max_ts, min_ts, invalid before start): see `Engine.time_state`."""
+
+IntervalCounts = tuple[
+    int, int, int, int, int, Sequence[int], Mapping[str, int], Mapping[str, int], Mapping[str, int]
+]
+"""(k, hits, bytes, late, invalid, hits by status class 1xx..5xx, sections, hosts, methods)."""
+
+_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
 
 def _load_count_elements() -> Callable[[Mapping[Any, int], Iterable[Any]], None]:
     # Counter.update's C loop, without update()'s per-call Python overhead,
@@ -220,6 +230,71 @@ class Engine:
         self.headers += headers
         self.empty += empty
 
+    # ------------------------------------------- block-at-a-time engines
+
+    def time_state(self) -> TimeState:
+        """What a block-at-a-time engine (hitwatch.native) carries on from:
+        (started, start, F, M, smallest ts before the start, invalid lines read
+        before the start). Read before every block: `advance_to` moves F."""
+        return (
+            self.started,
+            self.start,
+            self.final,
+            self.max_ts,
+            self._min_ts,
+            self._invalid_before_start,
+        )
+
+    def absorb(
+        self,
+        state: TimeState,
+        *,
+        rows: int,
+        late: int,
+        invalid: int,
+        max_late: int,
+        seconds: Mapping[int, int],
+        intervals: Iterable[IntervalCounts],
+    ) -> None:
+        """Take a block that a block-at-a-time engine read (SPEC §3, its note).
+
+        `state` is the time state after the block, computed record by record
+        from `time_state()` with the rules of `feed`; `seconds` and `intervals`
+        are the block's counts of accepted lines, late and invalid lines
+        already attributed to their intervals. No count lands in a final
+        second or a reported interval, so making the seconds final here, once
+        per block, emits the same events as `feed` would have, line by line.
+        """
+        if self._ended:
+            raise RuntimeError("engine already finished")
+        started, start, final, max_ts, min_ts, pending = state
+        self.rows += rows
+        self.late += late
+        self.invalid += invalid
+        self.max_late = max(self.max_late, max_late)
+        self._seconds.update(seconds)
+        for k, hits, nbytes, late_k, invalid_k, status, sections, hosts, methods in intervals:
+            iv = self._interval(k)
+            iv.hits += hits
+            iv.bytes += nbytes
+            iv.late += late_k
+            iv.invalid += invalid_k
+            for name, n in zip(_CLASSES, status, strict=False):
+                if n:
+                    iv.status[name] += n
+            iv.sections.update(sections)
+            iv.hosts.update(hosts)
+            iv.methods.update(methods)
+        self.max_ts = max_ts
+        self._min_ts = min_ts
+        self._invalid_before_start = pending
+        if started and not self.started:
+            self.started = True
+            self.start = start
+            self.final = start - 1
+        if started and final > self.final:
+            self._advance(final)
+
     def finish(self) -> None:
         """End of input: every second up to M becomes final (SPEC §2)."""
         if self._ended:
@@ -236,10 +311,18 @@ class Engine:
     def advance_to(self, second: int) -> None:
         """Make every second up to `second` final, as if log time had reached it.
 
-        For live mode's idle clock (SPEC §8); does nothing before the timeline
-        has started or for a second that is already final.
+        For live mode's idle clock (SPEC §8); does nothing before any record
+        was read or for a second that is already final. When no second was
+        final yet, the timeline starts (at the smallest ts read), as it would
+        if a record had made the first second final.
         """
-        if self.started and not self._ended and second > self.final:
+        if self._ended or self.max_ts < 0:
+            return
+        if not self.started:
+            if second < self._min_ts:
+                return
+            self._start(self._min_ts)
+        if second > self.final:
             self.max_ts = max(self.max_ts, second)
             self._advance(second)
 

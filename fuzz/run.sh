@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the native kernel with libFuzzer + AddressSanitizer
+# + UndefinedBehaviorSanitizer.
+#
+#   fuzz/run.sh            # 10 minutes
+#   fuzz/run.sh 3600       # an hour; -jobs/-workers can be added via FUZZ_ARGS
+#   FUZZ_ARGS='-jobs=2 -workers=2' fuzz/run.sh 3600
+#
+# Needs clang (installed with apt-get when missing and possible). Exits 0 with
+# a message when it cannot build, non-zero when the fuzzer finds a crash (the
+# reproducer is left in fuzz/artifacts/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-600}"
+
+if ! command -v clang >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "fuzz: installing clang" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang) \
+            >/dev/null 2>&1 || true
+    fi
+fi
+if ! command -v clang >/dev/null 2>&1; then
+    echo "fuzz: skipped: clang is not available" >&2
+    exit 0
+fi
+
+work="${FUZZ_WORK:-/tmp/hitwatch-fuzz}"
+mkdir -p "$work/corpus" fuzz/artifacts
+bin="$work/fuzz_kernel"
+if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -o "$bin" fuzz/fuzz_kernel.c 2>"$work/build.log"; then
+    if grep -q "fuzzer" "$work/build.log"; then
+        echo "fuzz: skipped: this clang cannot build libFuzzer targets" >&2
+        cat "$work/build.log" >&2
+        exit 0
+    fi
+    cat "$work/build.log" >&2
+    exit 1
+fi
+
+# Seeds: the format bytes, then real lines (small slices of the shared data).
+seed() { printf '%b' "$1" >"$work/corpus/$2"; }
+data="../shared/data"
+if [ -d "$data" ]; then
+    { printf '\x00\x06\x10\x00'; head -c 3000 "$data/sample_csv.txt"; } >"$work/corpus/seed-csv"
+    { printf '\x01\x06\x10\x00'; head -c 3000 "$data/apache_logs"; } >"$work/corpus/seed-clf"
+fi
+seed '\x01\x01\x00\x01h - - [10/Oct/2000:13:55:36 -0700] "GET /a\\"b HTTP/1.0" 200 -\r\n' seed-clf2
+seed '\x00\x00\x00\x00"h","-","-",1700000000,"GET http://x/a?b HTTP/1.1",200,1\n' seed-csv2
+
+ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$bin" "$work/corpus" \
+    -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix=fuzz/artifacts/ ${FUZZ_ARGS:-} 2>&1 | tee "$work/fuzz.log" | grep -E \
+    "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" || true
+status="${PIPESTATUS[0]}"
+if [ "$status" != 0 ]; then
+    echo "fuzz: FAILED (see $work/fuzz.log and fuzz/artifacts/)" >&2
+    exit "$status"
+fi
+runs=$(grep -o "stat::number_of_executed_units: *[0-9]*" "$work/fuzz.log" | grep -o "[0-9]*$" || echo "?")
+echo "fuzz: ok: $runs inputs ran clean in ${seconds}s"

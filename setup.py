@@ -1,0 +1,58 @@
+"""Builds the optional compiled kernel (hitwatch.native._kernel).
+
+Metadata lives in pyproject.toml; this file only adds the C extension. When
+no C compiler is available, or the build fails for any other reason, the
+package installs without it and `--engine auto` uses the pure-Python engine.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that warns instead of failing when the kernel cannot be built."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # any failure means "no kernel"
+            self._skip(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._skip(exc)
+
+    @staticmethod
+    def _skip(exc: BaseException) -> None:
+        print(
+            f"warning: hitwatch's compiled kernel was not built ({exc}); "
+            "the pure-Python engine will be used",
+            file=sys.stderr,
+        )
+
+
+def _flags() -> list[str]:
+    if os.name == "nt":
+        return ["/O2"]
+    return ["-O3", "-std=c11", "-fno-strict-aliasing"]
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "hitwatch.native._kernel",
+            sources=["src/hitwatch/native/_kernel.c"],
+            depends=["src/hitwatch/native/kernel_core.h"],
+            extra_compile_args=_flags(),
+            optional=True,
+        )
+    ],
+    cmdclass={"build_ext": OptionalBuildExt},
+)

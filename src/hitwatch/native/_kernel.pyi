@@ -1,0 +1,51 @@
+"""Type stub for the compiled kernel (src/hitwatch/native/_kernel.c)."""
+
+CSV: int
+CLF: int
+MAX_LINE: int
+
+Interval = tuple[
+    int,  # k: the interval [kR, kR + R)
+    int,  # hits
+    int,  # bytes
+    int,  # late lines attributed to it
+    int,  # invalid lines attributed to it
+    tuple[int, int, int, int, int],  # hits by status class 1xx..5xx
+    dict[str, int],  # sections
+    dict[str, int],  # hosts
+    dict[str, int],  # methods
+]
+
+Block = tuple[
+    int,  # started (0 or 1)
+    int,  # start
+    int,  # final: F, the last final second
+    int,  # max_ts: M
+    int,  # min_ts: smallest ts before the start
+    int,  # invalid lines read before the start, not yet attributed
+    int,  # rows: accepted + late
+    int,  # late
+    int,  # invalid
+    int,  # headers
+    int,  # empty lines
+    int,  # lines
+    int,  # max_late of this block
+    dict[int, int],  # hits per second
+    list[Interval],
+    list[tuple[int, int, int]],  # invalid lines: (line number, reason code, CSV field count)
+]
+
+class Kernel:
+    def __init__(self, format: int, interval: int, lateness: int) -> None: ...
+    def feed(
+        self,
+        data: bytes | bytearray | memoryview,
+        first_lineno: int,
+        started: bool,
+        start: int,
+        final: int,
+        max_ts: int,
+        min_ts: int,
+        pending_invalid: int,
+        /,
+    ) -> Block: ...
