@@ -58,6 +58,15 @@ class TextSink:
         if self._flush:
             self._out.flush()
 
+    def flush_quiet(self) -> None:
+        """Write the pending "no traffic" line now (live mode, when caught up).
+
+        Finite runs never call this, so their runs of empty intervals stay one line.
+        """
+        if self._quiet is not None:
+            self._end_quiet()
+            self._out.flush()
+
     def close(self, summary: Summary) -> None:
         self._end_quiet()
         self._write(self.summary(summary))
@@ -66,8 +75,9 @@ class TextSink:
     def report(self, r: Report) -> str:
         start = self._when(r.start_ts)
         end = self._when(r.end_ts)
-        if end[:10] == start[:10]:
-            end = end[11:]
+        day, _, time_of_day = end.partition("T")
+        if start.startswith(day + "T"):
+            end = time_of_day
         head = (
             f"{start} – {end}  {r.hits} hits, {r.hits / (r.end_ts - r.start_ts):.2f} req/s, "
             f"{human_bytes(r.bytes)}, errors {r.errors:.1%}"
