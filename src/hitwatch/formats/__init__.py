@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 from hitwatch.formats.base import HEADERS, Block, Format, decode_lines
 from hitwatch.formats.clf import ClfFormat, looks_combined
 from hitwatch.formats.csv import CsvFormat
 
 NAMES = ("auto", "csv", "clf", "combined")
 SAMPLE_LINES = 20
-"""Non-empty lines that auto-detection looks at."""
+"""Non-empty, non-header lines that auto-detection looks at..."""
+SCAN_LINES = 1000
+"""...among the first this many lines (a log may start with blank lines)."""
 
 __all__ = ["NAMES", "Block", "Format", "decode_lines", "detect", "make"]
 
@@ -29,8 +33,8 @@ def detect(lines: list[str]) -> Format | None:
     When no line parses either way, CSV is chosen if the first line looks
     like CSV, else Combined; the lines are then reported invalid as usual.
     """
-    sample = [line for line in lines[: SAMPLE_LINES * 4] if line and line not in HEADERS]
-    sample = sample[:SAMPLE_LINES]
+    scan = lines[:SCAN_LINES]
+    sample = list(islice((line for line in scan if line and line not in HEADERS), SAMPLE_LINES))
     if not sample:
         return None
     csv, clf = CsvFormat(), ClfFormat()

@@ -213,14 +213,15 @@ def request_parts(request: str) -> tuple[str, str]:
 
 def section_of(target: str) -> str:
     """`/api/user?x` -> `/api`; `http://h/x/y` -> `/x`; anything not a path -> (other)."""
-    m = _SCHEME.match(target)
-    if m is not None:
-        slash = target.find("/", m.end())
-        target = target[slash:] if slash >= 0 else ""
+    # Query and fragment first: the authority ends at `?` or `#` too (RFC 3986).
     for stop in "?#":
         cut = target.find(stop)
         if cut >= 0:
             target = target[:cut]
+    m = _SCHEME.match(target)
+    if m is not None:
+        slash = target.find("/", m.end())
+        target = target[slash:] if slash >= 0 else ""
     if not target.startswith("/"):
         return OTHER
     end = target.find("/", 1)

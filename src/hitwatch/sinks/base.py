@@ -17,12 +17,29 @@ def safe(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
+# Reports end at M + 1 and local zones run ahead of UTC, so times just past
+# 9999-12-31T23:59:59Z (the last record time the parsers accept) must format
+# too. datetime stops at year 9999; the Gregorian calendar repeats every 400
+# years, so such a time is computed 400 years earlier and its year put back.
+_CYCLE = 146_097 * 86_400
+_SHIFT_AFTER = 253_402_300_799 - 2 * 86_400
+
+
+def _utc(ts: int) -> tuple[datetime, int]:
+    if ts > _SHIFT_AFTER:
+        return datetime.fromtimestamp(ts - _CYCLE, UTC), 400
+    return datetime.fromtimestamp(ts, UTC), 0
+
+
 def iso_utc(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    d, years = _utc(ts)
+    return f"{d.year + years:04d}{d.strftime('-%m-%dT%H:%M:%SZ')}"
 
 
 def iso_local(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).astimezone().isoformat()
+    d, years = _utc(ts)
+    local = d.astimezone()
+    return f"{local.year + years:04d}{local.isoformat()[4:]}"
 
 
 def duration(seconds: int) -> str:

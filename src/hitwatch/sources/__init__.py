@@ -2,7 +2,7 @@
 
 A block is bytes ending with a newline (the last one of a source may not).
 Memory stays bounded whatever the input: a line longer than MAX_LINE is cut
-to MAX_LINE + 1 bytes, enough for the parser to call it invalid.
+to MAX_LINE + 2 bytes, enough for the parser to call it invalid.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from hitwatch.formats.base import MAX_LINE
 
 BLOCK_SIZE = 1 << 17  # small blocks stay in cache: measured faster than 1 MiB
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
 
 
 class SourceError(Exception):
@@ -36,7 +37,7 @@ class Source:
 
     def blocks(self, size: int = BLOCK_SIZE) -> Iterator[bytes]:
         try:
-            yield from split_blocks(self._chunks(size))
+            yield from split_blocks(strip_bom(self._chunks(size)))
         except (OSError, EOFError, zlib.error) as exc:
             raise SourceError(f"{self.name}: {_reason(exc)}") from None
 
@@ -52,21 +53,68 @@ class Source:
             self.stream.close()
 
 
-def split_blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Re-cut arbitrary chunks into blocks of whole lines, cutting overlong lines."""
-    carry = b""
+def strip_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Drop a UTF-8 byte-order mark at the very start of a stream (Windows editors
+    write one; it would make the first line, often a CSV header, invalid)."""
+    head = b""
     for chunk in chunks:
-        data = carry + chunk if carry else chunk
+        head += chunk
+        if len(head) >= len(_BOM):
+            break
+    if head.startswith(_BOM):
+        head = head[len(_BOM) :]
+    if head:
+        yield head
+    yield from chunks
+
+
+class LineCutter:
+    """Re-cuts a stream of chunks into blocks of whole lines, in bounded memory.
+
+    A line longer than MAX_LINE is cut to MAX_LINE + 2 bytes: still too long
+    after a trailing CR is stripped, so the parser calls it invalid however
+    the bytes were cut.
+    """
+
+    __slots__ = ("carry", "skip_partial")
+
+    def __init__(self) -> None:
+        self.carry = b""
+        self.skip_partial = False  # drop bytes up to the first newline (starting mid-line)
+
+    def push(self, chunk: bytes) -> bytes:
+        """The whole lines completed by `chunk` (b"" when none)."""
+        if self.skip_partial:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                return b""
+            self.skip_partial = False
+            chunk = chunk[nl + 1 :]
+        data = self.carry + chunk if self.carry else chunk
         end = data.rfind(b"\n")
         if end < 0:
-            carry = data[: MAX_LINE + 1]
-            continue
-        # The rest of an overlong line is dropped: decode_lines still sees it
-        # as longer than MAX_LINE, and memory stays bounded by the chunk size.
-        carry = data[end + 1 : end + 2 + MAX_LINE]
-        yield data[: end + 1]
-    if carry:
-        yield carry
+            self.carry = data[: MAX_LINE + 2]
+            return b""
+        self.carry = data[end + 1 : end + 3 + MAX_LINE]
+        return data[: end + 1]
+
+    def flush(self) -> bytes:
+        """The unfinished last line, as a line of its own (the file is done with)."""
+        data, self.carry = self.carry, b""
+        self.skip_partial = False
+        return data + b"\n" if data else b""
+
+
+def split_blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-cut arbitrary chunks into blocks of whole lines, cutting overlong lines."""
+    cutter = LineCutter()
+    for chunk in chunks:
+        block = cutter.push(chunk)
+        if block:
+            yield block
+    last = cutter.flush()
+    if last:
+        yield last
 
 
 def _reason(exc: BaseException) -> str:

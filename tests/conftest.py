@@ -1,0 +1,253 @@
+"""Shared helpers: run hitwatch on bytes in-process and get its JSON lines back.
+
+The test data lives beside the repository (`../shared/data`), never inside it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hitwatch.engine.core import Engine, Row
+from hitwatch.pipeline import run
+from hitwatch.rules.high_traffic import HighTraffic
+from hitwatch.sinks.jsonl import JsonlSink, encode
+from hitwatch.sinks.text import TextSink
+from hitwatch.sources import Source
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SAMPLE_CSV = DATA / "sample_csv.txt"
+APACHE_LOGS = DATA / "apache_logs"
+
+CSV_HEADER = '"remotehost","rfc931","authuser","date","request","status","bytes"'
+
+
+@dataclass
+class Result:
+    """What one in-process run produced."""
+
+    out: str
+    notes: list[str] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        last = self.objects[-1]
+        assert last["type"] == "summary"
+        return last
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o["type"] == kind]
+
+
+def make_engine(
+    *,
+    interval: int = 10,
+    lateness: int = 300,
+    window: int = 120,
+    threshold: Fraction | int | str = 10,
+    top: int = 5,
+    batch: bool = True,
+) -> Engine:
+    return Engine(
+        interval=interval,
+        lateness=lateness,
+        top=top,
+        rules=[HighTraffic(window, Fraction(threshold))],
+        batch=batch,
+    )
+
+
+def run_bytes(
+    data: bytes,
+    *,
+    chunks: Sequence[int] | None = None,
+    fmt: str = "auto",
+    output: str = "jsonl",
+    engine_name: str = "python",
+    **engine_opts: Any,
+) -> Result:
+    """Run the pipeline (`pipeline.run`, as the CLI does) on `data`, in process.
+
+    `chunks` gives the sizes the bytes arrive in (cycled); by default one chunk.
+    `engine_name` picks the reader: the pure-Python reference by default.
+    """
+    engine = make_engine(**engine_opts)
+    out = io.StringIO()
+    sink = JsonlSink(out) if output == "jsonl" else TextSink(out)
+    result = Result("")
+    stream = ChunkedStream(cut(data, chunks))
+    source = Source("<test>", stream, live=False)  # type: ignore[arg-type]
+
+    def on_invalid(name: str, lineno: int, reason: str) -> None:
+        result.invalid.append((lineno, reason))
+
+    state = run(
+        [source], fmt, engine, sink, result.notes.append, on_invalid, engine_name=engine_name
+    )
+    assert not state.errors
+    result.out = out.getvalue()
+    return result
+
+
+class ChunkedStream:
+    """A binary stream whose reads return the given chunks, whatever size is asked."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+
+    def read(self, size: int = -1) -> bytes:
+        return next(self._chunks, b"")
+
+    def close(self) -> None:
+        pass
+
+
+def cut(data: bytes, sizes: Sequence[int] | None) -> Iterable[bytes]:
+    """`data` in chunks of the given sizes, cycled; one chunk when None."""
+    if not sizes:
+        if data:
+            yield data
+        return
+    i = 0
+    n = 0
+    while i < len(data):
+        size = max(1, sizes[n % len(sizes)])
+        yield data[i : i + size]
+        i += size
+        n += 1
+
+
+def run_jsonl(data: bytes, **opts: Any) -> list[str]:
+    return run_bytes(data, **opts).lines
+
+
+# ------------------------------------------------------------------ engine
+
+
+INVALID = "invalid"
+"""In an engine script, an invalid line read at that point of the input."""
+
+Op = Row | str
+
+
+def row(
+    ts: int,
+    section: str = "/a",
+    host: str = "h1",
+    cls: str = "2xx",
+    method: str = "GET",
+    nbytes: int = 1,
+) -> Row:
+    return (ts, nbytes, section, host, cls, method)
+
+
+def rows_at(*seconds: int) -> list[Row]:
+    return [row(s) for s in seconds]
+
+
+def drive(engine: Engine, ops: Iterable[Op], *, columns: bool) -> list[str]:
+    """Feed a script of rows and INVALID markers; the jsonl of every event, summary last."""
+    out: list[str] = []
+    pending: list[Row] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        if columns:
+            engine.feed_columns(*(list(c) for c in zip(*pending, strict=True)))  # type: ignore[arg-type]
+        else:
+            engine.feed(list(pending))
+        pending.clear()
+
+    lines = 0
+    for op in ops:
+        lines += 1
+        if isinstance(op, str):
+            flush()
+            engine.add_invalid()
+        else:
+            pending.append(op)
+    flush()
+    engine.finish()
+    for event in [*engine.drain(), engine.summary(lines)]:
+        out.extend(encode(event))
+    return out
+
+
+def engine_run(ops: Sequence[Op], **opts: Any) -> list[dict[str, Any]]:
+    """Run a script through the reference engine, record by record, and through the
+    batched engine in one batch; both must agree byte for byte. Returns the events."""
+    reference = drive(make_engine(batch=False, **opts), ops, columns=False)
+    batched = drive(make_engine(batch=True, **opts), ops, columns=True)
+    assert batched == reference
+    one_by_one = make_engine(batch=True, **opts)
+    assert drive_each(one_by_one, ops) == reference
+    return [json.loads(line) for line in reference]
+
+
+def drive_each(engine: Engine, ops: Sequence[Op]) -> list[str]:
+    """Like drive, but one feed_columns call per record."""
+    out: list[str] = []
+    for op in ops:
+        if isinstance(op, str):
+            engine.add_invalid()
+        else:
+            engine.feed_columns(*([x] for x in op))  # type: ignore[arg-type]
+    engine.finish()
+    for event in [*engine.drain(), engine.summary(len(ops))]:
+        out.extend(encode(event))
+    return out
+
+
+def stats(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == "stats"]
+
+
+def alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == "alert"]
+
+
+# --------------------------------------------------------------- log lines
+
+
+def csv_line(
+    ts: int,
+    host: str = "10.0.0.1",
+    request: str = "GET /api/user HTTP/1.0",
+    status: int | str = 200,
+    size: int | str = 100,
+) -> str:
+    return f'"{host}","-","apache",{ts},"{request}",{status},{size}'
+
+
+def csv_log(*seconds: int, header: bool = True) -> bytes:
+    lines = [CSV_HEADER] if header else []
+    lines += [csv_line(ts) for ts in seconds]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def sample_csv() -> bytes:
+    return SAMPLE_CSV.read_bytes()
+
+
+@pytest.fixture
+def apache_logs() -> bytes:
+    return APACHE_LOGS.read_bytes()
