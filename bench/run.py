@@ -90,9 +90,12 @@ def repeated(path: Path, times: int) -> Path:
     """`path` written `times` times over (for peak RSS on a long input; later copies are late)."""
     out = DATA / f"{path.stem}-x{times}.log"
     if not out.exists():
+        # Streamed: a forked child's ru_maxrss includes the parent's memory
+        # before exec, so this process must stay small while measuring.
         with out.open("wb") as f:
             for _ in range(times):
-                f.write(path.read_bytes())
+                with path.open("rb") as src:
+                    shutil.copyfileobj(src, f, 1 << 20)
     return out
 
 
