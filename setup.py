@@ -49,7 +49,7 @@ setup(
         Extension(
             "hitwatch.native._kernel",
             sources=["src/hitwatch/native/_kernel.c"],
-            depends=["src/hitwatch/native/kernel_core.h"],
+            depends=["src/hitwatch/native/kernel_core.h", "src/hitwatch/native/parse.h"],
             extra_compile_args=_flags(),
             optional=True,
         )

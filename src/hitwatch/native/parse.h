@@ -1,0 +1,390 @@
+/* hitwatch native kernel, part 1: parsing one line of bytes into a record.
+ *
+ * Every rule of formats/base.py, formats/csv.py and formats/clf.py, replicated
+ * on bytes (see kernel_core.h for why cutting at ASCII delimiters is exact).
+ * Pure functions of the line: no tables, no time model. Nothing here reads
+ * outside [p, p + n) of the line it is given.
+ */
+#ifndef HITWATCH_PARSE_H
+#define HITWATCH_PARSE_H
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HW_MAX_LINE 65536
+#define HW_MAX_TS 253402300799LL
+
+enum hw_format { HW_CSV = 0, HW_CLF = 1 };
+
+enum hw_reason {
+    HW_OK = 0,
+    HW_OVERLONG = 1,
+    HW_CSV_QUOTING = 2,
+    HW_CSV_FIELDS = 3,
+    HW_BAD_DATE = 4,
+    HW_BAD_STATUS = 5,
+    HW_BAD_BYTES = 6,
+    HW_NOT_CLF = 7,
+    HW_BAD_TIMESTAMP = 8,
+    HW_HEADER = 100, /* not a reason: a header line, skipped */
+};
+
+enum hw_kind { HW_SECTION = 0, HW_HOST = 1, HW_METHOD = 2 };
+
+static const uint8_t HW_OTHER[] = "(other)";
+#define HW_OTHER_LEN 7
+
+static const char HW_HEADER_Q[] =
+    "\"remotehost\",\"rfc931\",\"authuser\",\"date\",\"request\",\"status\",\"bytes\"";
+static const char HW_HEADER_U[] = "remotehost,rfc931,authuser,date,request,status,bytes";
+
+/* One parsed record; the key pointers point into the line or the scratch. */
+typedef struct {
+    int64_t ts;
+    int64_t nbytes;
+    int cls; /* 1..5 */
+    const uint8_t *host;
+    size_t host_len;
+    const uint8_t *method;
+    size_t method_len;
+    const uint8_t *section;
+    size_t section_len;
+} hw_rec;
+
+/* ------------------------------------------------------------ parsing */
+
+/* memchr for the short spans inside a line: a call costs more than the scan. */
+static inline const uint8_t *hw_find(const uint8_t *p, const uint8_t *end, uint8_t c) {
+    while (p < end) {
+        if (*p == c) return p;
+        p++;
+    }
+    return NULL;
+}
+
+static inline int hw_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static inline int hw_alpha(uint8_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+
+/* parse_bytes: "-" is 0; 1-15 ASCII digits; else -1. */
+static inline int64_t hw_parse_size(const uint8_t *s, size_t n) {
+    if (n == 1 && s[0] == '-') return 0;
+    if (n == 0 || n > 15) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!hw_digit(s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* STATUS_CLASS: exactly [1-5][0-9][0-9]; returns the class or 0. */
+static inline int hw_status_class(const uint8_t *s, size_t n) {
+    if (n != 3 || s[0] < '1' || s[0] > '5' || !hw_digit(s[1]) || !hw_digit(s[2])) return 0;
+    return s[0] - '0';
+}
+
+/* csv.parse_ts: 1-12 ASCII digits, <= MAX_TS; else -1. */
+static inline int64_t hw_parse_epoch(const uint8_t *s, size_t n) {
+    if (n == 0 || n > 12) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!hw_digit(s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v <= HW_MAX_TS ? v : -1;
+}
+
+static int64_t hw_days_from_civil(int64_t y, int64_t m, int64_t d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static const char HW_MONTHS[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+static const int HW_DAYS[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+#define HW_D2(p) (((p)[0] - '0') * 10 + ((p)[1] - '0'))
+
+/* clf.parse_time: `10/Oct/2000:13:55:36 -0700` -> Unix seconds, or -1. */
+static int64_t hw_parse_time(const uint8_t *s, size_t n) {
+    if (n != 26) return -1;
+    static const int digits[] = {0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 22, 23, 24, 25};
+    for (size_t i = 0; i < sizeof digits / sizeof digits[0]; i++)
+        if (!hw_digit(s[digits[i]])) return -1;
+    if (s[2] != '/' || s[6] != '/' || s[11] != ':' || s[14] != ':' || s[17] != ':' || s[20] != ' ')
+        return -1;
+    if (s[21] != '+' && s[21] != '-') return -1;
+    if (!(s[3] >= 'A' && s[3] <= 'Z') || !(s[4] >= 'a' && s[4] <= 'z') ||
+        !(s[5] >= 'a' && s[5] <= 'z'))
+        return -1;
+    int month = 0;
+    for (int i = 0; i < 12; i++)
+        if (memcmp(s + 3, HW_MONTHS[i], 3) == 0) {
+            month = i + 1;
+            break;
+        }
+    int64_t d = HW_D2(s), y = HW_D2(s + 7) * 100 + HW_D2(s + 9);
+    int64_t h = HW_D2(s + 12), mi = HW_D2(s + 15), sec = HW_D2(s + 18);
+    int64_t oh = HW_D2(s + 22), om = HW_D2(s + 24);
+    if (!month || d < 1 || d > HW_DAYS[month] || h > 23 || mi > 59 || sec > 59) return -1;
+    if (month == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) return -1;
+    if (oh > 23 || om > 59 || y < 1970) return -1;
+    int64_t offset = (oh * 3600 + om * 60) * (s[21] == '-' ? -1 : 1);
+    int64_t ts = hw_days_from_civil(y, month, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
+    return ts >= 0 && ts <= HW_MAX_TS ? ts : -1;
+}
+
+/* section_of on bytes (the target is never percent-decoded). */
+static void hw_section_of(const uint8_t *t, size_t n, hw_rec *r) {
+    /* Query and fragment first: the authority ends at `?` or `#` too. */
+    for (size_t i = 0; i < n; i++)
+        if (t[i] == '?' || t[i] == '#') {
+            n = i;
+            break;
+        }
+    if (n > 0 && hw_alpha(t[0])) {
+        size_t j = 1;
+        while (j < n && (hw_alpha(t[j]) || hw_digit(t[j]) || t[j] == '+' || t[j] == '.' ||
+                         t[j] == '-'))
+            j++;
+        if (j + 3 <= n && t[j] == ':' && t[j + 1] == '/' && t[j + 2] == '/') {
+            const uint8_t *slash = hw_find(t + j + 3, t + n, '/');
+            if (slash == NULL) {
+                n = 0;
+            } else {
+                n -= (size_t)(slash - t);
+                t = slash;
+            }
+        }
+    }
+    if (n == 0 || t[0] != '/') {
+        r->section = HW_OTHER;
+        r->section_len = HW_OTHER_LEN;
+        return;
+    }
+    const uint8_t *end = hw_find(t + 1, t + n, '/');
+    r->section = t;
+    if (end == NULL)
+        r->section_len = n;
+    else
+        r->section_len = end > t + 1 ? (size_t)(end - t) : 1;
+}
+
+/* request_parts: split on single spaces; 2 or 3 parts with a non-empty first. */
+static void hw_request(const uint8_t *q, size_t n, hw_rec *r) {
+    const uint8_t *s1 = hw_find(q, q + n, ' ');
+    if (s1 == NULL || s1 == q) goto other;
+    const uint8_t *rest = s1 + 1, *end = q + n;
+    const uint8_t *s2 = hw_find(rest, end, ' ');
+    const uint8_t *tend = end;
+    if (s2 != NULL) {
+        if (hw_find(s2 + 1, end, ' ') != NULL) goto other;
+        tend = s2;
+    }
+    r->method = q;
+    r->method_len = (size_t)(s1 - q);
+    hw_section_of(rest, (size_t)(tend - rest), r);
+    return;
+other:
+    r->method = r->section = HW_OTHER;
+    r->method_len = r->section_len = HW_OTHER_LEN;
+}
+
+/* Copies a quoted CSV field's text, turning "" into ", into out. */
+static size_t hw_unescape(const uint8_t *s, size_t n, uint8_t *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[o++] = s[i];
+        if (s[i] == '"') i++; /* the second quote of a pair */
+    }
+    return o;
+}
+
+/* CsvFormat.parse_line on bytes. `scratch` holds >= 2 * n bytes. */
+static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
+                        int64_t *nfields) {
+    const uint8_t *fs[7];
+    size_t fl[7];
+    int fe[7];
+    int64_t count = 0;
+    size_t i = 0;
+    for (;;) {
+        if (i < n && p[i] == '"') {
+            size_t start = ++i;
+            int esc = 0;
+            size_t stop;
+            for (;;) {
+                const uint8_t *q = hw_find(p + i, p + n, '"');
+                if (q == NULL) return HW_CSV_QUOTING;
+                size_t at = (size_t)(q - p);
+                if (at + 1 < n && p[at + 1] == '"') {
+                    esc = 1;
+                    i = at + 2;
+                    continue;
+                }
+                stop = at;
+                i = at + 1;
+                break;
+            }
+            if (count < 7) {
+                fs[count] = p + start;
+                fl[count] = stop - start;
+                fe[count] = esc;
+            }
+            count++;
+            if (i == n) break;
+            if (p[i] != ',') return HW_CSV_QUOTING;
+            i++;
+        } else {
+            const uint8_t *c = hw_find(p + i, p + n, ',');
+            size_t stop = c == NULL ? n : (size_t)(c - p);
+            if (count < 7) {
+                fs[count] = p + i;
+                fl[count] = stop - i;
+                fe[count] = 0;
+            }
+            count++;
+            if (c == NULL) break;
+            i = stop + 1;
+        }
+    }
+    if (count != 7) {
+        *nfields = count;
+        return HW_CSV_FIELDS;
+    }
+    /* A field holding an escaped quote is never digits. */
+    int64_t ts = fe[3] ? -1 : hw_parse_epoch(fs[3], fl[3]);
+    if (ts < 0) return HW_BAD_DATE;
+    int cls = fe[5] ? 0 : hw_status_class(fs[5], fl[5]);
+    if (!cls) return HW_BAD_STATUS;
+    int64_t size = fe[6] ? -1 : hw_parse_size(fs[6], fl[6]);
+    if (size < 0) return HW_BAD_BYTES;
+    r->ts = ts;
+    r->cls = cls;
+    r->nbytes = size;
+    if (fe[0]) {
+        r->host = scratch;
+        r->host_len = hw_unescape(fs[0], fl[0], scratch);
+        scratch += fl[0];
+    } else {
+        r->host = fs[0];
+        r->host_len = fl[0];
+    }
+    if (fe[4]) {
+        size_t len = hw_unescape(fs[4], fl[4], scratch);
+        hw_request(scratch, len, r);
+    } else {
+        hw_request(fs[4], fl[4], r);
+    }
+    return HW_OK;
+}
+
+/* ClfFormat.parse_line on bytes: the _LINE regex, then the field checks. */
+static inline int hw_eq26(const uint8_t *a, const uint8_t *b) {
+    uint64_t x[4], y[4];
+    memcpy(x, a, 24);
+    memcpy(y, b, 24);
+    return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && a[24] == b[24] && a[25] == b[25];
+}
+
+typedef struct {
+    uint8_t stamp[26];
+    int64_t ts; /* -2: empty */
+} hw_stamp_cache;
+
+static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *cache) {
+    const uint8_t *end = p + n;
+    /* ([^ ]+) [^ ]+ [^ ]+ \[ */
+    const uint8_t *a = p, *sp;
+    sp = hw_find(a, end, ' ');
+    if (sp == NULL || sp == a) return HW_NOT_CLF;
+    const uint8_t *host = a;
+    size_t host_len = (size_t)(sp - a);
+    for (int f = 0; f < 2; f++) {
+        a = sp + 1;
+        sp = hw_find(a, end, ' ');
+        if (sp == NULL || sp == a) return HW_NOT_CLF;
+    }
+    if (sp + 1 >= end || sp[1] != '[') return HW_NOT_CLF;
+    const uint8_t *stamp = sp + 2;
+    const uint8_t *close = hw_find(stamp, end, ']');
+    if (close == NULL || end - close < 3 || close[1] != ' ' || close[2] != '"') return HW_NOT_CLF;
+    /* "([^"\\]*(?:\\.[^"\\]*)*)" */
+    const uint8_t *req = close + 3, *q = req;
+    for (;;) {
+        if (q >= end) return HW_NOT_CLF;
+        uint8_t c = *q;
+        if (c == '"') break;
+        if (c == '\\') {
+            if (q + 1 >= end) return HW_NOT_CLF;
+            q += 2;
+        } else {
+            q++;
+        }
+    }
+    const uint8_t *req_end = q;
+    /* ' ([^ ]+) ([^ ]+)(?= |\Z)' */
+    if (q + 1 >= end || q[1] != ' ') return HW_NOT_CLF;
+    const uint8_t *status = q + 2;
+    sp = hw_find(status, end, ' ');
+    if (sp == NULL || sp == status) return HW_NOT_CLF;
+    size_t status_len = (size_t)(sp - status);
+    const uint8_t *size = sp + 1;
+    const uint8_t *size_end = hw_find(size, end, ' ');
+    if (size_end == NULL) size_end = end;
+    if (size_end == size) return HW_NOT_CLF;
+
+    int64_t ts;
+    size_t stamp_len = (size_t)(close - stamp);
+    if (stamp_len == 26 && cache->ts != -2 && hw_eq26(cache->stamp, stamp)) {
+        ts = cache->ts;
+    } else {
+        ts = hw_parse_time(stamp, stamp_len);
+        if (stamp_len == 26) {
+            memcpy(cache->stamp, stamp, 26);
+            cache->ts = ts;
+        }
+    }
+    if (ts < 0) return HW_BAD_TIMESTAMP;
+    int cls = hw_status_class(status, status_len);
+    if (!cls) return HW_BAD_STATUS;
+    int64_t nbytes = hw_parse_size(size, (size_t)(size_end - size));
+    if (nbytes < 0) return HW_BAD_BYTES;
+    r->ts = ts;
+    r->cls = cls;
+    r->nbytes = nbytes;
+    r->host = host;
+    r->host_len = host_len;
+    hw_request(req, (size_t)(req_end - req), r);
+    return HW_OK;
+}
+
+
+static int hw_is_header(const uint8_t *p, size_t n) {
+    return (n == sizeof HW_HEADER_Q - 1 && memcmp(p, HW_HEADER_Q, n) == 0) ||
+           (n == sizeof HW_HEADER_U - 1 && memcmp(p, HW_HEADER_U, n) == 0);
+}
+
+/* One non-empty line without its line ending: HW_OK with `r` filled, HW_HEADER,
+ * or the reason it is invalid (`nfields` set for HW_CSV_FIELDS). `scratch`
+ * holds >= 2 * HW_MAX_LINE bytes; keys in `r` may point into it. */
+static inline int hw_parse_line(int format, const uint8_t *p, size_t n, hw_rec *r,
+                                uint8_t *scratch, hw_stamp_cache *stamps, int64_t *nfields) {
+    if (n > HW_MAX_LINE) return HW_OVERLONG;
+    if (format == HW_CLF) {
+        int reason = hw_parse_clf(p, n, r, stamps);
+        if (reason == HW_NOT_CLF && hw_is_header(p, n)) return HW_HEADER;
+        return reason;
+    }
+    if ((p[0] == '"' || p[0] == 'r') && hw_is_header(p, n)) return HW_HEADER;
+    return hw_parse_csv(p, n, r, scratch, nfields);
+}
+
+#endif
