@@ -2,63 +2,72 @@
  *
  * Built with -fsanitize=fuzzer,address,undefined by fuzz/run.sh. The first
  * bytes of an input choose the format, interval, lateness, starting time
- * state and block size; the rest is the log, fed block by block as
- * hitwatch.native does (whole lines, the last block maybe without a final
- * newline). Besides memory errors, it checks the kernel's own accounting:
- * every line is a record, a late, an invalid, a header or an empty line, and
- * every counted key belongs to an interval of the block.
+ * state, block size and whether open intervals stay in the kernel across
+ * blocks (files) or everything is handed over after each block (live); the
+ * rest is the log, fed block by block as hitwatch.native does (whole lines,
+ * the last block maybe without a final newline). Besides memory errors, it
+ * checks the kernel's own accounting: every line is a record, a late, an
+ * invalid, a header or an empty line; every record is counted once in a
+ * second and once in an interval (with its three keys); seconds and
+ * intervals handed over never come back.
  */
 #include <assert.h>
 #include <stdio.h>
 
 #include "../src/hitwatch/native/kernel_core.h"
 
-static void check_block(hw_kernel *K, const uint8_t *data, size_t n) {
+/* What must hold whatever the input (besides the absence of memory errors). */
+typedef struct {
+    int64_t rows, late, hits, late_attributed, last_k, last_s;
+} totals;
+
+static void check_result(const hw_result *res, const uint8_t *data, size_t n, totals *t,
+                         int keep) {
     int64_t lines = 0;
     for (size_t i = 0; i < n; i++) lines += data[i] == '\n';
     if (n && data[n - 1] != '\n') lines++;
-    if (K->lines != lines) {
-        fprintf(stderr, "lines %lld != %lld\n", (long long)K->lines, (long long)lines);
+    if (res->lines != lines) {
+        fprintf(stderr, "lines %lld != %lld\n", (long long)res->lines, (long long)lines);
         abort();
     }
     /* rows include late lines; records are rows - late */
-    if (K->rows + K->invalid + K->headers + K->empty != K->lines) {
-        fprintf(stderr, "accounting: rows %lld invalid %lld headers %lld empty %lld lines %lld\n",
-                (long long)K->rows, (long long)K->invalid, (long long)K->headers,
-                (long long)K->empty, (long long)K->lines);
-        abort();
+    if (res->rows + res->invalid + res->headers + res->empty != res->lines) abort();
+    if (res->bad_n != (size_t)res->invalid) abort();
+    for (size_t i = 0; i < res->bad_n; i++)
+        if (res->bad[i].reason < 1 || res->bad[i].reason > 8) abort();
+    t->rows += res->rows;
+    t->late += res->late;
+    /* Kept across blocks, handed-over seconds and intervals are final: they
+     * never come again. Handed over after each block, they may. */
+    if (!keep) t->last_s = t->last_k = INT64_MIN;
+    int64_t smax = t->last_s, kmin = t->last_k;
+    for (size_t i = 0; i < res->secs_n; i++) {
+        if (res->secs[i].ts <= t->last_s || res->secs[i].hits <= 0) abort();
+        if (res->started && res->secs[i].ts < res->start) abort(); /* before the timeline */
+        if (res->secs[i].ts > smax) smax = res->secs[i].ts;
+        t->hits -= res->secs[i].hits;
     }
-    int64_t hits = 0, seconds = 0, late = 0, invalid = 0;
-    for (size_t i = 0; i < K->ivs_cap; i++)
-        if (K->ivs[i].used) {
-            hits += K->ivs[i].hits;
-            late += K->ivs[i].late;
-            invalid += K->ivs[i].invalid;
-            int64_t st = 0;
-            for (int c = 0; c < 5; c++) st += K->ivs[i].status[c];
-            if (st != K->ivs[i].hits) abort();
+    t->last_s = smax;
+    for (size_t i = 0; i < res->ivs_n; i++) {
+        const hw_interval *iv = res->ivs[i];
+        if (iv->k <= kmin) abort(); /* sorted, and never handed over twice */
+        kmin = iv->k;
+        t->last_k = iv->k;
+        t->hits += iv->hits;
+        t->late_attributed += iv->late;
+        int64_t st = 0;
+        for (int c = 0; c < 5; c++) st += iv->status[c];
+        if (st != iv->hits) abort();
+        int64_t per_kind[3] = {0, 0, 0};
+        for (size_t j = 0; j < iv->keys_cap; j++) {
+            const hw_key *e = &iv->keys[j];
+            if (e->kind == UINT32_MAX) continue;
+            if (e->kind > 2 || e->off + e->len > iv->arena_n || e->count <= 0) abort();
+            per_kind[e->kind] += e->count;
         }
-    for (size_t i = 0; i < K->secs_cap; i++)
-        if (K->secs[i].ts >= 0) {
-            seconds += K->secs[i].hits;
-            if (K->started && K->secs[i].ts <= K->start - 1) abort(); /* before the timeline */
-        }
-    if (hits != seconds || hits != K->rows - K->late || late != K->late) abort();
-    if (K->started && invalid + K->pending_invalid > K->invalid + 0x7fffffff) abort();
-    int64_t per_kind[3] = {0, 0, 0};
-    for (size_t i = 0; i < K->keys_cap; i++) {
-        hw_key *e = &K->keys[i];
-        if (e->kind == UINT32_MAX) continue;
-        if (e->kind > 2 || e->off + e->len > K->arena_n) abort();
-        per_kind[e->kind] += e->count;
-        size_t mask = K->ivs_cap - 1, j = hw_mix((uint64_t)e->k) & mask;
-        while (K->ivs[j].used && K->ivs[j].k != e->k) j = (j + 1) & mask;
-        if (!K->ivs[j].used) abort(); /* a key without its interval */
+        for (int k = 0; k < 3; k++)
+            if (per_kind[k] != iv->hits) abort();
     }
-    for (int k = 0; k < 3; k++)
-        if (per_kind[k] != hits) abort();
-    for (size_t i = 0; i < K->bad_n; i++)
-        if (K->bad[i].reason < 1 || K->bad[i].reason > 8) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -68,41 +77,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int64_t lateness = data[1] % 7 == 6 ? 300 : data[1] % 7;
     size_t block = 1 + (size_t)data[2] * 4;
     int started = data[3] & 1;
+    int keep = data[3] & 2; /* keep open intervals across blocks, as for files */
     data += 4;
     size -= 4;
     hw_kernel K;
     if (hw_init(&K, format, interval, lateness, 0x1234) < 0) abort();
-    /* carry the time state from block to block, as Engine.absorb does */
-    int64_t start = 0, final = -1, max_ts = -1, min_ts = 0, pending = 0;
     if (started) {
-        start = 1700000000;
-        final = start - 1;
-        max_ts = start;
+        K.started = 1;
+        K.start = 1700000000;
+        K.final = K.start - 1;
+        K.max_ts = K.start;
     }
+    totals t = {0, 0, 0, 0, INT64_MIN, INT64_MIN};
     size_t pos = 0;
     int64_t lineno = 1;
-    while (pos < size) {
+    do {
         size_t end = pos + block < size ? pos + block : size;
         while (end < size && data[end - 1] != '\n') end++;
-        hw_tables_clear(&K);
-        K.started = started;
-        K.start = start;
-        K.final = final;
-        K.max_ts = max_ts;
-        K.min_ts = min_ts;
-        K.pending_invalid = pending;
+        int last = end == size;
+        int64_t final = K.final, max_ts = K.max_ts;
+        hw_counts_clear(&K);
         if (hw_feed(&K, data + pos, end - pos, lineno) < 0) abort();
-        check_block(&K, data + pos, end - pos);
+        hw_result *res = hw_detach(&K, last || !keep);
+        if (res == NULL) abort();
+        check_result(res, data + pos, end - pos, &t, keep);
         if (K.final < final || K.max_ts < max_ts) abort(); /* time never goes back */
-        started = K.started;
-        start = K.start;
-        final = K.final;
-        max_ts = K.max_ts;
-        min_ts = K.min_ts;
-        pending = K.pending_invalid;
-        lineno += K.lines;
+        lineno += res->lines;
+        hw_result_free(&K, res);
         pos = end;
-    }
+    } while (pos < size);
+    /* everything was handed over: every record and late line accounted for once */
+    if (K.ivs_n || K.secs_n) abort();
+    if (t.hits != 0 || t.late_attributed != t.late) abort();
     hw_free(&K);
     return 0;
 }

@@ -49,11 +49,15 @@ fi
 seed '\x01\x01\x00\x01h - - [10/Oct/2000:13:55:36 -0700] "GET /a\\"b HTTP/1.0" 200 -\r\n' seed-clf2
 seed '\x00\x00\x00\x00"h","-","-",1700000000,"GET http://x/a?b HTTP/1.1",200,1\n' seed-csv2
 
+# The fuzzer's own exit status decides (pipefail and `|| true` would hide it).
+set +e
 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$bin" "$work/corpus" \
     -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 \
-    -artifact_prefix=fuzz/artifacts/ ${FUZZ_ARGS:-} 2>&1 | tee "$work/fuzz.log" | grep -E \
-    "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" || true
-status="${PIPESTATUS[0]}"
+    -artifact_prefix=fuzz/artifacts/ ${FUZZ_ARGS:-} >"$work/fuzz.log" 2>&1
+status=$?
+set -e
+grep -E "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" \
+    "$work/fuzz.log" || true
 if [ "$status" != 0 ]; then
     echo "fuzz: FAILED (see $work/fuzz.log and fuzz/artifacts/)" >&2
     exit "$status"

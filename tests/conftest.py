@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +22,7 @@ from hitwatch.pipeline import run
 from hitwatch.rules.high_traffic import HighTraffic
 from hitwatch.sinks.jsonl import JsonlSink, encode
 from hitwatch.sinks.text import TextSink
-from hitwatch.sources import Source
+from hitwatch.sources import Source, open_source
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -81,19 +83,42 @@ def run_bytes(
     fmt: str = "auto",
     output: str = "jsonl",
     engine_name: str = "python",
+    via: str = "read",
     **engine_opts: Any,
 ) -> Result:
     """Run the pipeline (`pipeline.run`, as the CLI does) on `data`, in process.
 
     `chunks` gives the sizes the bytes arrive in (cycled); by default one chunk.
     `engine_name` picks the reader: the pure-Python reference by default.
+    `via`: how the source is read: `read` (a stream of chunks), `readinto` (the
+    same, with readinto, which the native reader reads into its own buffer),
+    or `file` (a real file on disk, which it reads in a thread of its own).
     """
     engine = make_engine(**engine_opts)
     out = io.StringIO()
     sink = JsonlSink(out) if output == "jsonl" else TextSink(out)
     result = Result("")
-    stream = ChunkedStream(cut(data, chunks))
+    if via == "file":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "log"
+            path.write_bytes(data)
+            source = open_source(str(path))
+            source.name = "<test>"
+            return _run(source, fmt, engine, sink, out, result, engine_name)
+    stream = (ChunkedReadinto if via == "readinto" else ChunkedStream)(cut(data, chunks))
     source = Source("<test>", stream, live=False)  # type: ignore[arg-type]
+    return _run(source, fmt, engine, sink, out, result, engine_name)
+
+
+def _run(
+    source: Source,
+    fmt: str,
+    engine: Engine,
+    sink: JsonlSink | TextSink,
+    out: io.StringIO,
+    result: Result,
+    engine_name: str,
+) -> Result:
 
     def on_invalid(name: str, lineno: int, reason: str) -> None:
         result.invalid.append((lineno, reason))
@@ -117,6 +142,39 @@ class ChunkedStream:
 
     def close(self) -> None:
         pass
+
+
+class ChunkedReadinto(ChunkedStream):
+    """A ChunkedStream that also has `readinto`, which never returns more than
+    what is left of the current chunk (so reads end where the chunks do)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        super().__init__(chunks)
+        self._left = b""
+
+    def readinto(self, buffer: memoryview) -> int:
+        if not self._left:
+            self._left = self.read()
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+
+@contextmanager
+def file_block(size: int | None) -> Iterator[None]:
+    """Make the native reader read finite sources `size` bytes at a time."""
+    from hitwatch import native
+
+    if size is None:
+        yield
+        return
+    old = native.FILE_BLOCK
+    native.FILE_BLOCK = size
+    try:
+        yield
+    finally:
+        native.FILE_BLOCK = old
 
 
 def cut(data: bytes, sizes: Sequence[int] | None) -> Iterable[bytes]:

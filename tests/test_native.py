@@ -9,8 +9,10 @@ differs is saved to tests/native_corpus/ and replayed here for good.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,11 +22,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import APACHE_LOGS, SAMPLE_CSV, run_bytes
+from conftest import APACHE_LOGS, SAMPLE_CSV, file_block, run_bytes
 from hitwatch import formats, native
 from hitwatch.cli import main
 from hitwatch.formats.clf import ClfFormat
 from hitwatch.formats.csv import CsvFormat
+from hitwatch.sources import open_source
 
 pytestmark = pytest.mark.skipif(
     not native.available(), reason=f"native kernel not built: {native.why_not()}"
@@ -34,10 +37,18 @@ CORPUS = Path(__file__).resolve().parent / "native_corpus"
 
 
 def run_native(
-    data: bytes, *, chunks: Sequence[int] | None = None, fmt: str = "auto", **engine_opts: Any
+    data: bytes,
+    *,
+    chunks: Sequence[int] | None = None,
+    fmt: str = "auto",
+    via: str = "read",
+    block: int | None = None,
+    **engine_opts: Any,
 ) -> tuple[str, list[tuple[int, str]], list[str]]:
-    """conftest.run_bytes with the native reader: (jsonl, invalid lines, notes)."""
-    got = run_bytes(data, chunks=chunks, fmt=fmt, engine_name="native", **engine_opts)
+    """conftest.run_bytes with the native reader: (jsonl, invalid lines, notes).
+    `block`: bytes it reads at a time from a finite source (`via` readinto or file)."""
+    with file_block(block):
+        got = run_bytes(data, chunks=chunks, fmt=fmt, engine_name="native", via=via, **engine_opts)
     return got.out, got.invalid, got.notes
 
 
@@ -68,23 +79,31 @@ def check_same(
     fmt: str = "auto",
     **opts: Any,
 ) -> str:
-    """Assert native == pure, byte for byte (and the invalid line numbers);
-    a differing case is saved to the corpus first."""
+    """Assert native == pure, byte for byte (and the invalid line numbers), with
+    the native reader reading each way it can: chunks fed one by one (as live
+    sources are), its own buffer, and a real file read by the kernel's thread,
+    each with a small block size taken from `native_chunks` (else 1 MiB).
+    A differing case is saved to the corpus first."""
     pure = run_bytes(data, chunks=chunks, fmt=fmt, **opts)
-    out, invalid, notes = run_native(data, chunks=native_chunks, fmt=fmt, **opts)
-    if out != pure.out or invalid != pure.invalid or notes != pure.notes:
-        path = save_case(
-            {
-                "data": base64.b64encode(data).decode(),
-                "chunks": list(chunks or []),
-                "native_chunks": list(native_chunks or []),
-                "fmt": fmt,
-                "opts": opts,
-            }
+    block = native_chunks[-1] if native_chunks else None
+    ways = ("read", "readinto") if data.startswith(b"\x1f\x8b") else ("read", "readinto", "file")
+    for via in ways:  # (a file starting like gzip would be read as gzip)
+        out, invalid, notes = run_native(
+            data, chunks=native_chunks, fmt=fmt, via=via, block=block, **opts
         )
-        assert out == pure.out, f"jsonl differs; saved to {path}"
-        assert invalid == pure.invalid, f"invalid lines differ; saved to {path}"
-        assert notes == pure.notes, f"notes differ; saved to {path}"
+        if out != pure.out or invalid != pure.invalid or notes != pure.notes:
+            path = save_case(
+                {
+                    "data": base64.b64encode(data).decode(),
+                    "chunks": list(chunks or []),
+                    "native_chunks": list(native_chunks or []),
+                    "fmt": fmt,
+                    "opts": opts,
+                }
+            )
+            assert out == pure.out, f"jsonl differs via {via}; saved to {path}"
+            assert invalid == pure.invalid, f"invalid lines differ via {via}; saved to {path}"
+            assert notes == pure.notes, f"notes differ via {via}; saved to {path}"
     return out
 
 
@@ -376,6 +395,56 @@ def test_verbose_line_numbers_match() -> None:
     check_same(data, native_chunks=[33])
 
 
+def test_regular_files_are_read_by_the_kernel_thread(tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    path.write_bytes(SAMPLE_CSV.read_bytes())
+    source = open_source(str(path))
+    try:
+        assert native._regular_fd(source) is not None
+    finally:
+        source.close()
+    gz = tmp_path / "a.log.gz"
+    gz.write_bytes(gzip.compress(SAMPLE_CSV.read_bytes()))
+    source = open_source(str(gz))
+    try:
+        assert native._regular_fd(source) is None  # gzip: read in this thread
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("block", [1, 100, 4096])
+def test_bom_and_overlong_lines_in_own_buffer(block: int) -> None:
+    ok = b'"h","-","-",1700000000,"GET /a HTTP/1.1",200,1\n'
+    long = b'"h","-","-",1700000001,"GET /' + b"x" * 200_000 + b' HTTP/1.1",200,1\r\n'
+    data = b"\xef\xbb\xbf" + ok + long + ok * 3 + long[:-2]
+    check_same(data, native_chunks=[7, block])
+
+
+def test_kernel_thread_stops_early_and_reports_read_errors(tmp_path: Path) -> None:
+    module = native.kernel_module()
+    assert module is not None
+    path = tmp_path / "a.log"
+    path.write_bytes(SAMPLE_CSV.read_bytes() * 3)
+    k = module.Kernel(module.CSV, 10, 300)
+    with path.open("rb") as f:
+        k.start(f.fileno(), 0, b"", 1, 4096, False)
+        assert k.next() is not None
+        with pytest.raises(RuntimeError):
+            k.feed(b"", 1, True, True)  # the thread owns the kernel
+        k.stop()  # mid-file: joins the thread, drops what it queued
+        assert k.next() is None
+    k.feed(b"", 1, True, True)  # usable again
+    k2 = module.Kernel(module.CSV, 10, 300)
+    fd = os.open(tmp_path, os.O_RDONLY)  # a directory: pread fails with EISDIR
+    try:
+        k2.start(fd, 0, b"", 1, 4096, False)
+        with pytest.raises(OSError):
+            while k2.next() is not None:
+                pass
+    finally:
+        os.close(fd)
+
+
 # ------------------------------------------------------------------ CLI
 
 
@@ -418,5 +487,5 @@ def test_kernel_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError):
         module.Kernel(module.CSV, 0, 5)
     k = module.Kernel(module.CLF, 10, 5)
-    out = k.feed(memoryview(b"x\n"), 1, False, 0, -1, -1, 0, 0)
-    assert out[8] == 1 and out[11] == 1
+    out = k.feed(memoryview(b"x\n"), 1, True, True)
+    assert out[0] == 2 and out[9] == 1 and out[12] == 1

@@ -6,7 +6,7 @@ happens here or in the sinks; the engine only ever sees rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +49,11 @@ class Reader(Protocol):
         """End of the source: feed anything held back; returns the number of lines."""
         ...
 
+    def read(self, source: Source) -> Iterator[int]:
+        """Feed a finite source to its end: the number of lines read, after each block.
+        `flush` must still be called afterwards (also when reading failed)."""
+        ...
+
 
 @dataclass
 class SourceReader:
@@ -78,6 +83,10 @@ class SourceReader:
     def flush(self) -> int:
         data, self._held = self._held, b""
         return self._feed(data) if data else 0
+
+    def read(self, source: Source) -> Iterator[int]:
+        for data in source.blocks():
+            yield self.feed(data)
 
     def _feed(self, data: bytes) -> int:
         block = self.parse(data)
@@ -186,8 +195,8 @@ def run(
                 source, format_name, engine, note, on_invalid, engine_name=engine_name
             )
             try:
-                for data in source.blocks():
-                    state.lines += reader.feed(data)
+                for lines in reader.read(source):
+                    state.lines += lines
                     sink.emit(engine.drain())
             except SourceError as exc:
                 state.errors.append(str(exc))

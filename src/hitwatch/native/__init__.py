@@ -14,15 +14,22 @@ Imported lazily (only when a run uses it) so `hitwatch --version` stays fast.
 
 from __future__ import annotations
 
+import io
+import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from hitwatch import formats
+from hitwatch.formats import Format
+from hitwatch.formats.base import MAX_LINE
 from hitwatch.pipeline import SourceReader
+from hitwatch.sources import BLOCK_SIZE, BOM, Source, SourceError, reason_of
 
 if TYPE_CHECKING:
-    from hitwatch.native._kernel import Kernel
+    from hitwatch.native._kernel import Fed, Kernel
 
 _REASONS = {
     1: "line longer than 64 KiB",
@@ -36,6 +43,9 @@ _REASONS = {
 _FIELDS = 3
 LIMIT = 1 << 60
 """Larger --interval or --lateness values go to the pure engine (the kernel is 64-bit)."""
+
+FILE_BLOCK = 1 << 20
+"""Bytes read at a time from a finite source (a bigger block hands over more whole intervals)."""
 
 _import_error: str | None = None
 
@@ -85,21 +95,82 @@ def head_lines(data: bytes, count: int) -> bytes:
 class NativeReader(SourceReader):
     """A SourceReader whose parse + ingest step is the compiled kernel.
 
-    Detection (and holding blocks back for it) is SourceReader's, on the
-    first lines only; every block then goes through the kernel whole.
+    `feed` (live sources, and the first lines while the format is detected)
+    hands every count to the engine after each block, so the engine may move
+    its clock itself in between (the idle clock). `read`, for finite sources,
+    reads into one reused buffer and leaves open intervals in the kernel
+    until they are complete: Python then sees each interval once.
     """
 
+    block_size: int = 0  # 0: FILE_BLOCK
     _kernels: dict[str, Kernel] = field(default_factory=dict, repr=False)
+    _holding: Kernel | None = field(default=None, repr=False)
 
     def _feed(self, data: bytes) -> int:
         fmt = self.fmt
         if fmt is None:
             sample = formats.decode_lines(head_lines(data, formats.SCAN_LINES))
             fmt = self._format(sample.lines)
-        kernel = self._kernel("csv" if fmt.name == "csv" else "clf")
-        engine = self.engine
-        state = engine.time_state()
+        kernel = self._kernel(fmt)
+        kernel.set_state(*self.engine.time_state())
+        return self._take(kernel.feed(data, self.lineno + 1, True, True))[1]
+
+    def flush(self) -> int:
+        lines = super().flush()
+        kernel, self._holding = self._holding, None
+        if kernel is not None:
+            # Reading stopped early (an error): hand over what the kernel holds.
+            lines += self._take(kernel.feed(b"", self.lineno + 1, True, True))[1]
+        return lines
+
+    def read(self, source: Source) -> Iterator[int]:
+        if source.live or not hasattr(source.stream, "readinto"):
+            yield from super().read(source)
+            return
+        fd = _regular_fd(source)
+        # Other streams (gzip) in the usual blocks: a read that fails part-way
+        # loses what it decompressed, so what was read before it stays small.
+        buf = LineBuffer(source, self.block_size or (BLOCK_SIZE if fd is None else FILE_BLOCK))
+        while self.fmt is None and self.format_name == "auto":
+            # Detection holds lines back until its sample is complete.
+            last = not buf.fill()
+            data = buf.take(buf.have if last else buf.whole())
+            yield self.feed(data) if data else 0
+            if last:
+                return
+        kernel = self._holding = self._kernel(self._format([]))
+        kernel.set_state(*self.engine.time_state())
+        if buf.at_start:
+            # The first block in this thread: LineBuffer drops a byte-order mark.
+            last = not buf.fill()
+            used, lines = self._take(kernel.feed(buf.data(), self.lineno + 1, last, last))
+            buf.consume(used)
+            yield lines
+            if last:
+                self._holding = None
+                return
+        if fd is None or not hasattr(kernel, "start"):
+            for out in kernel_blocks(kernel, buf, self.lineno + 1):
+                yield self._take(out)[1]
+            self._holding = None
+            return
+        # A regular file: the kernel reads and parses it in a thread of its own
+        # (no GIL) while this one turns what it hands over into events.
+        offset = source.stream.tell()
+        kernel.start(fd, offset, buf.take(buf.have), self.lineno + 1, buf.block, buf.skipping)
+        try:
+            while (got := kernel.next()) is not None:
+                yield self._take(got)[1]
+        except OSError as exc:
+            raise SourceError(f"{source.name}: {reason_of(exc)}") from None
+        finally:
+            kernel.stop()
+        self._holding = None
+
+    def _take(self, out: Fed) -> tuple[int, int]:
+        """Give the engine what the kernel handed over: (bytes used, lines read)."""
         (
+            used,
             started_n,
             start,
             final,
@@ -116,8 +187,9 @@ class NativeReader(SourceReader):
             seconds,
             intervals,
             bad,
-        ) = kernel.feed(data, self.lineno + 1, *state)
+        ) = out
         self.lineno += lines
+        engine = self.engine
         engine.add_skipped(headers, empty)
         engine.absorb(
             (bool(started_n), start, final, max_ts, min_ts, pending),
@@ -132,14 +204,102 @@ class NativeReader(SourceReader):
             name = self.source.name
             for lineno, code, nfields in bad:
                 self.on_invalid(name, lineno, reason(code, nfields))
-        return lines
+        return used, lines
 
-    def _kernel(self, kind: str) -> Kernel:
+    def _kernel(self, fmt: Format) -> Kernel:
+        kind = "csv" if fmt.name == "csv" else "clf"
         kernel = self._kernels.get(kind)
         if kernel is None:
             module = kernel_module()
             assert module is not None
             engine = self.engine
-            fmt = module.CSV if kind == "csv" else module.CLF
-            kernel = self._kernels[kind] = module.Kernel(fmt, engine.interval, engine.lateness)
+            code = module.CSV if kind == "csv" else module.CLF
+            kernel = self._kernels[kind] = module.Kernel(code, engine.interval, engine.lateness)
         return kernel
+
+
+class LineBuffer:
+    """A finite source read into one reused buffer, handed out as whole lines.
+
+    Cuts as `sources.LineCutter` does: a UTF-8 byte-order mark at the start
+    is dropped, and a line longer than MAX_LINE keeps only MAX_LINE + 2 bytes
+    (still too long after a CR is stripped, so it stays invalid).
+    """
+
+    def __init__(self, source: Source, block: int) -> None:
+        self.source = source
+        self.block = block
+        self.buf = bytearray(block + MAX_LINE + 2)
+        self.have = 0  # bytes in buf: an unfinished line, then what was read
+        self.skipping = False  # inside an overlong line: drop bytes up to its newline
+        self.at_start = True
+
+    def fill(self) -> bool:
+        """Read the next block after what is held; False at the end of the source."""
+        buf = self.buf
+        while True:
+            have = self.have
+            n = self.source.read_into(memoryview(buf)[have : have + self.block])
+            if not n:
+                return False
+            if self.skipping:
+                nl = buf.find(b"\n", have, have + n)
+                if nl < 0:
+                    continue
+                buf[have : have + n] = buf[nl : have + n]
+                n = have + n - nl
+                self.skipping = False
+            self.have = have + n
+            if self.at_start:
+                if self.have < len(BOM):
+                    continue
+                self.at_start = False
+                if buf.startswith(BOM):
+                    buf[: self.have - len(BOM)] = buf[len(BOM) : self.have]
+                    self.have -= len(BOM)
+            return True
+
+    def data(self) -> memoryview:
+        return memoryview(self.buf)[: self.have]
+
+    def whole(self) -> int:
+        """Bytes up to and including the last newline held."""
+        return self.buf.rfind(b"\n", 0, self.have) + 1
+
+    def take(self, used: int) -> bytes:
+        data = bytes(self.buf[:used])
+        self.consume(used)
+        return data
+
+    def consume(self, used: int) -> None:
+        """Drop the first `used` bytes (whole lines), keeping the unfinished line."""
+        rest = self.have - used
+        if rest > MAX_LINE + 2:
+            rest = MAX_LINE + 2
+            self.skipping = True
+        self.buf[:rest] = self.buf[used : used + rest]
+        self.have = rest
+
+
+def kernel_blocks(kernel: Kernel, buf: LineBuffer, lineno: int) -> Iterator[Fed]:
+    """Feed `buf`'s source through the kernel to its end (everything handed over at the end)."""
+    while True:
+        last = not buf.fill()
+        out = kernel.feed(buf.data(), lineno, last, last)
+        lineno += out[12]
+        buf.consume(out[0])
+        yield out
+        if last:
+            return
+
+
+def _regular_fd(source: Source) -> int | None:
+    """The descriptor of a plain regular file (not gzip), which C may read with pread."""
+    stream = source.stream
+    if not isinstance(stream, io.BufferedReader):
+        return None
+    try:
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError):
+        return None

@@ -1,8 +1,11 @@
 /* hitwatch.native._kernel: the Python face of kernel_core.h.
  *
- * Kernel(format, interval, lateness).feed(data, first_lineno, started, start,
- * final, max_ts, min_ts, pending_invalid) parses one block of whole lines with
- * the GIL released, then returns the block's aggregates (see _kernel.pyi).
+ * Kernel(format, interval, lateness): set_state(...) takes the engine's time
+ * state while the kernel holds no counts; feed(data, first_lineno, last, all)
+ * parses the whole lines of `data` (all of it when `last`) with the GIL
+ * released and returns the counts it can hand over (see _kernel.pyi).
+ * start(fd, ...) does the same for a regular file in a thread of its own,
+ * reading with pread, and next() returns its results in order.
  * Keys are decoded with errors="replace" here, and raw keys that decode to
  * the same text are merged, so Python only ever sees text keys.
  */
@@ -12,13 +15,48 @@
 
 #include "kernel_core.h"
 
+#ifndef _WIN32
+#define HW_THREADS 1
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#define HW_DEPTH 4 /* results the reader thread may run ahead */
+
+/* A regular file read and parsed by a thread of its own, which never touches
+ * Python: it hands results over through a queue (see Kernel.start/next). */
+typedef struct {
+    pthread_t thread;
+    int running; /* started and not joined yet */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    hw_result *head, *tail;
+    int queued, done, stop, nomem;
+    int fd;
+    int64_t offset, lineno;
+    size_t block, have;
+    int skipping; /* inside an overlong line: drop bytes up to its newline */
+    uint8_t *buf;
+} hw_reader;
+#endif
+
 typedef struct {
     PyObject_HEAD hw_kernel k;
     int ready;
     int busy;
+#ifdef HW_THREADS
+    hw_reader rd;
+#endif
 } KernelObject;
 
+#ifdef HW_THREADS
+static void reader_stop(KernelObject *self);
+#endif
+
 static void Kernel_dealloc(KernelObject *self) {
+#ifdef HW_THREADS
+    reader_stop(self);
+#endif
     if (self->ready) hw_free(&self->k);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -35,6 +73,10 @@ static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
     }
     if (interval <= 0 || lateness < 0 || lateness > (1LL << 60) || interval > (1LL << 60)) {
         PyErr_SetString(PyExc_ValueError, "interval or lateness out of range");
+        return -1;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Kernel is busy");
         return -1;
     }
     if (self->ready) hw_free(&self->k);
@@ -86,124 +128,335 @@ static PyObject *bytes_total(const hw_interval *iv) {
     return out;
 }
 
-static PyObject *export_block(hw_kernel *K) {
-    PyObject *seconds = NULL, *intervals = NULL, *bad = NULL, *result = NULL;
-    PyObject **dicts = NULL; /* 3 per interval slot */
-    seconds = PyDict_New();
-    intervals = PyList_New(0);
-    bad = PyList_New((Py_ssize_t)K->bad_n);
+/* (k, hits, bytes, late, invalid, (1xx..5xx), sections, hosts, methods) */
+static PyObject *export_interval(const hw_interval *iv) {
+    PyObject *dicts[3] = {PyDict_New(), PyDict_New(), PyDict_New()};
+    PyObject *item = NULL;
+    if (!dicts[0] || !dicts[1] || !dicts[2]) goto done;
+    for (size_t i = 0; i < iv->keys_cap; i++) {
+        const hw_key *e = &iv->keys[i];
+        if (e->kind == UINT32_MAX) continue;
+        if (add_count(dicts[e->kind], iv->arena + e->off, e->len, e->count) < 0) goto done;
+    }
+    PyObject *bytes = bytes_total(iv);
+    if (bytes == NULL) goto done;
+    item = Py_BuildValue("(LLNLL(LLLLL)OOO)", (long long)iv->k, (long long)iv->hits, bytes,
+                         (long long)iv->late, (long long)iv->invalid, (long long)iv->status[0],
+                         (long long)iv->status[1], (long long)iv->status[2],
+                         (long long)iv->status[3], (long long)iv->status[4],
+                         dicts[HW_SECTION], dicts[HW_HOST], dicts[HW_METHOD]);
+done:
+    for (int d = 0; d < 3; d++) Py_XDECREF(dicts[d]);
+    return item;
+}
+
+/* A result as the tuple of _kernel.pyi's `Fed`. */
+static PyObject *result_to_python(const hw_result *res) {
+    PyObject *seconds = PyDict_New(), *intervals = PyList_New((Py_ssize_t)res->ivs_n);
+    PyObject *bad = PyList_New((Py_ssize_t)res->bad_n), *result = NULL;
     if (!seconds || !intervals || !bad) goto fail;
-    for (size_t i = 0; i < K->secs_cap; i++) {
-        if (K->secs[i].ts < 0) continue;
-        PyObject *t = PyLong_FromLongLong(K->secs[i].ts);
-        PyObject *h = PyLong_FromLongLong(K->secs[i].hits);
+    for (size_t i = 0; i < res->secs_n; i++) {
+        PyObject *t = PyLong_FromLongLong(res->secs[i].ts);
+        PyObject *h = PyLong_FromLongLong(res->secs[i].hits);
         int rc = t && h ? PyDict_SetItem(seconds, t, h) : -1;
         Py_XDECREF(t);
         Py_XDECREF(h);
         if (rc < 0) goto fail;
     }
-    dicts = PyMem_Calloc(K->ivs_cap * 3, sizeof *dicts);
-    if (dicts == NULL) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    for (size_t i = 0; i < K->ivs_cap; i++) {
-        hw_interval *iv = &K->ivs[i];
-        if (!iv->used) continue;
-        for (int d = 0; d < 3; d++) {
-            dicts[i * 3 + d] = PyDict_New();
-            if (dicts[i * 3 + d] == NULL) goto fail;
-        }
-        PyObject *bytes = bytes_total(iv);
-        if (bytes == NULL) goto fail;
-        PyObject *item = Py_BuildValue(
-            "(LLNLL(LLLLL)OOO)", (long long)iv->k, (long long)iv->hits, bytes,
-            (long long)iv->late, (long long)iv->invalid, (long long)iv->status[0],
-            (long long)iv->status[1], (long long)iv->status[2], (long long)iv->status[3],
-            (long long)iv->status[4], dicts[i * 3 + HW_SECTION], dicts[i * 3 + HW_HOST],
-            dicts[i * 3 + HW_METHOD]);
+    for (size_t i = 0; i < res->ivs_n; i++) {
+        PyObject *item = export_interval(res->ivs[i]);
         if (item == NULL) goto fail;
-        int rc = PyList_Append(intervals, item);
-        Py_DECREF(item);
-        if (rc < 0) goto fail;
+        PyList_SET_ITEM(intervals, (Py_ssize_t)i, item);
     }
-    for (size_t i = 0; i < K->keys_cap; i++) {
-        hw_key *e = &K->keys[i];
-        if (e->kind == UINT32_MAX) continue;
-        /* find the interval's slot */
-        size_t mask = K->ivs_cap - 1, j = hw_mix((uint64_t)e->k) & mask;
-        while (K->ivs[j].used && K->ivs[j].k != e->k) j = (j + 1) & mask;
-        if (!K->ivs[j].used) {
-            PyErr_SetString(PyExc_SystemError, "hitwatch kernel: key without interval");
-            goto fail;
-        }
-        if (add_count(dicts[j * 3 + e->kind], K->arena + e->off, e->len, e->count) < 0) goto fail;
-    }
-    for (size_t i = 0; i < K->bad_n; i++) {
-        PyObject *t = Py_BuildValue("(LiL)", (long long)K->bad[i].lineno, K->bad[i].reason,
-                                    (long long)K->bad[i].nfields);
+    for (size_t i = 0; i < res->bad_n; i++) {
+        PyObject *t = Py_BuildValue("(LiL)", (long long)res->bad[i].lineno, res->bad[i].reason,
+                                    (long long)res->bad[i].nfields);
         if (t == NULL) goto fail;
         PyList_SET_ITEM(bad, (Py_ssize_t)i, t);
     }
-    result = Py_BuildValue("(iLLLLLLLLLLLLOOO)", K->started, (long long)K->start,
-                           (long long)K->final, (long long)K->max_ts, (long long)K->min_ts,
-                           (long long)K->pending_invalid, (long long)K->rows,
-                           (long long)K->late, (long long)K->invalid, (long long)K->headers,
-                           (long long)K->empty, (long long)K->lines, (long long)K->max_late,
-                           seconds, intervals, bad);
+    result = Py_BuildValue("(LiLLLLLLLLLLLLOOO)", (long long)res->used, res->started,
+                           (long long)res->start, (long long)res->final, (long long)res->max_ts,
+                           (long long)res->min_ts, (long long)res->pending_invalid,
+                           (long long)res->rows, (long long)res->late, (long long)res->invalid,
+                           (long long)res->headers, (long long)res->empty,
+                           (long long)res->lines, (long long)res->max_late, seconds, intervals,
+                           bad);
 fail:
-    if (dicts) {
-        for (size_t i = 0; i < K->ivs_cap * 3; i++) Py_XDECREF(dicts[i]);
-        PyMem_Free(dicts);
-    }
     Py_XDECREF(seconds);
     Py_XDECREF(intervals);
     Py_XDECREF(bad);
     return result;
 }
 
-static PyObject *Kernel_feed(KernelObject *self, PyObject *args) {
-    Py_buffer buf;
-    long long first_lineno, start, final, max_ts, min_ts, pending;
-    int started;
+static int check_ready(KernelObject *self) {
     if (!self->ready) {
         PyErr_SetString(PyExc_RuntimeError, "Kernel not initialised");
-        return NULL;
+        return -1;
     }
-    if (!PyArg_ParseTuple(args, "y*LpLLLLL", &buf, &first_lineno, &started, &start, &final,
-                          &max_ts, &min_ts, &pending))
-        return NULL;
     if (self->busy) {
-        PyBuffer_Release(&buf);
-        PyErr_SetString(PyExc_RuntimeError, "Kernel.feed is not reentrant");
+        PyErr_SetString(PyExc_RuntimeError, "Kernel is busy in another thread");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Kernel_set_state(KernelObject *self, PyObject *args) {
+    long long start, final, max_ts, min_ts, pending;
+    int started;
+    if (check_ready(self) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "pLLLLL", &started, &start, &final, &max_ts, &min_ts, &pending))
+        return NULL;
+    hw_kernel *K = &self->k;
+    if (K->ivs_n || K->secs_n) {
+        PyErr_SetString(PyExc_RuntimeError, "Kernel.set_state with counts not handed over");
         return NULL;
     }
-    self->busy = 1;
-    hw_kernel *K = &self->k;
-    hw_tables_clear(K);
     K->started = started;
     K->start = start;
     K->final = final;
     K->max_ts = max_ts;
     K->min_ts = min_ts;
     K->pending_invalid = pending;
-    K->oom = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Kernel_feed(KernelObject *self, PyObject *args) {
+    Py_buffer buf;
+    long long first_lineno;
+    int last, all;
+    if (check_ready(self) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "y*Lpp", &buf, &first_lineno, &last, &all)) return NULL;
+    self->busy = 1;
+    hw_kernel *K = &self->k;
+    hw_counts_clear(K);
+    const uint8_t *data = buf.buf;
+    size_t n = (size_t)buf.len;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = hw_feed(K, buf.buf, (size_t)buf.len, first_lineno);
-    Py_END_ALLOW_THREADS PyBuffer_Release(&buf);
+    Py_BEGIN_ALLOW_THREADS
+    if (!last) {
+        /* whole lines only: up to the last newline */
+        while (n > 0 && data[n - 1] != '\n') n--;
+    }
+    rc = hw_feed(K, data, n, first_lineno);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    hw_result *res = rc < 0 ? NULL : hw_detach(K, all);
     PyObject *out = NULL;
-    if (rc < 0)
+    if (res == NULL) {
         PyErr_NoMemory();
-    else
-        out = export_block(K);
-    hw_tables_clear(K);
+    } else {
+        res->used = (int64_t)n;
+        out = result_to_python(res);
+    }
+    hw_result_free(K, res);
     self->busy = 0;
     return out;
 }
 
+#ifdef HW_THREADS
+/* ------------------------------------------------------- reader thread */
+
+static void reader_push(hw_reader *R, hw_result *res) {
+    pthread_mutex_lock(&R->mu);
+    if (R->tail)
+        R->tail->next = res;
+    else
+        R->head = res;
+    R->tail = res;
+    R->queued++;
+    pthread_cond_broadcast(&R->cv);
+    pthread_mutex_unlock(&R->mu);
+}
+
+/* As LineBuffer + kernel_blocks in __init__.py, in C: read a block after the
+ * unfinished line, feed the whole lines, hand over, keep the rest. */
+static void *reader_main(void *arg) {
+    KernelObject *self = arg;
+    hw_reader *R = &self->rd;
+    hw_kernel *K = &self->k;
+    for (;;) {
+        pthread_mutex_lock(&R->mu);
+        while (R->queued >= HW_DEPTH && !R->stop) pthread_cond_wait(&R->cv, &R->mu);
+        int stop = R->stop;
+        pthread_mutex_unlock(&R->mu);
+        if (stop) break;
+        ssize_t n;
+        do {
+            n = pread(R->fd, R->buf + R->have, R->block, (off_t)R->offset);
+        } while (n < 0 && errno == EINTR);
+        hw_result *res;
+        if (n < 0) {
+            int err = errno ? errno : EIO;
+            res = calloc(1, sizeof *res);
+            if (res == NULL) {
+                R->nomem = 1;
+                break;
+            }
+            res->error = err;
+            res->last = 1;
+            reader_push(R, res);
+            break;
+        }
+        R->offset += n;
+        if (R->skipping && n > 0) {
+            uint8_t *from = R->buf + R->have, *nl = memchr(from, '\n', (size_t)n);
+            if (nl == NULL) continue;
+            n = (ssize_t)(from + n - nl);
+            memmove(from, nl, (size_t)n);
+            R->skipping = 0;
+        }
+        R->have += (size_t)n;
+        int last = n == 0;
+        size_t used = R->have;
+        if (!last)
+            while (used > 0 && R->buf[used - 1] != '\n') used--;
+        hw_counts_clear(K);
+        res = hw_feed(K, R->buf, used, R->lineno) < 0 ? NULL : hw_detach(K, last);
+        if (res == NULL) {
+            R->nomem = 1;
+            break;
+        }
+        R->lineno += K->lines;
+        res->used = (int64_t)used;
+        size_t rest = R->have - used;
+        if (rest > HW_MAX_LINE + 2) {
+            rest = HW_MAX_LINE + 2;
+            R->skipping = 1;
+        }
+        memmove(R->buf, R->buf + used, rest);
+        R->have = rest;
+        reader_push(R, res);
+        if (last) break;
+    }
+    pthread_mutex_lock(&R->mu);
+    R->done = 1;
+    pthread_cond_broadcast(&R->cv);
+    pthread_mutex_unlock(&R->mu);
+    return NULL;
+}
+
+/* Stops and joins the thread (between two blocks), dropping what it queued. */
+static void reader_stop(KernelObject *self) {
+    hw_reader *R = &self->rd;
+    if (!R->running) return;
+    pthread_mutex_lock(&R->mu);
+    R->stop = 1;
+    pthread_cond_broadcast(&R->cv);
+    pthread_mutex_unlock(&R->mu);
+    Py_BEGIN_ALLOW_THREADS pthread_join(R->thread, NULL);
+    Py_END_ALLOW_THREADS
+    R->running = 0;
+    while (R->head) {
+        hw_result *next = R->head->next;
+        hw_result_free(NULL, R->head);
+        R->head = next;
+    }
+    R->tail = NULL;
+    R->queued = 0;
+    free(R->buf);
+    R->buf = NULL;
+    pthread_cond_destroy(&R->cv);
+    pthread_mutex_destroy(&R->mu);
+    self->busy = 0;
+}
+
+static PyObject *Kernel_start(KernelObject *self, PyObject *args) {
+    int fd, skipping;
+    long long offset, first_lineno;
+    Py_ssize_t block;
+    Py_buffer head;
+    if (check_ready(self) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "iLy*Lnp", &fd, &offset, &head, &first_lineno, &block, &skipping))
+        return NULL;
+    hw_reader *R = &self->rd;
+    if (block < 1 || block > (1 << 30) || offset < 0 || head.len > HW_MAX_LINE + 2) {
+        PyBuffer_Release(&head);
+        PyErr_SetString(PyExc_ValueError, "Kernel.start: bad block, offset or head");
+        return NULL;
+    }
+    memset(R, 0, sizeof *R);
+    R->buf = malloc((size_t)block + HW_MAX_LINE + 2);
+    if (R->buf == NULL) {
+        PyBuffer_Release(&head);
+        return PyErr_NoMemory();
+    }
+    memcpy(R->buf, head.buf, (size_t)head.len);
+    R->have = (size_t)head.len;
+    PyBuffer_Release(&head);
+    R->fd = fd;
+    R->offset = offset;
+    R->lineno = first_lineno;
+    R->block = (size_t)block;
+    R->skipping = skipping;
+    pthread_mutex_init(&R->mu, NULL);
+    pthread_cond_init(&R->cv, NULL);
+    self->busy = 1;
+    if (pthread_create(&R->thread, NULL, reader_main, self) != 0) {
+        pthread_cond_destroy(&R->cv);
+        pthread_mutex_destroy(&R->mu);
+        free(R->buf);
+        R->buf = NULL;
+        self->busy = 0;
+        PyErr_SetString(PyExc_RuntimeError, "Kernel.start: cannot start a thread");
+        return NULL;
+    }
+    R->running = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Kernel_next(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
+    hw_reader *R = &self->rd;
+    if (!R->running) Py_RETURN_NONE;
+    hw_result *res;
+    Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&R->mu);
+    while (R->head == NULL && !R->done) pthread_cond_wait(&R->cv, &R->mu);
+    res = R->head;
+    if (res) {
+        R->head = res->next;
+        if (R->head == NULL) R->tail = NULL;
+        R->queued--;
+        pthread_cond_broadcast(&R->cv);
+    }
+    pthread_mutex_unlock(&R->mu);
+    Py_END_ALLOW_THREADS
+    if (res == NULL) {
+        int nomem = R->nomem;
+        reader_stop(self);
+        if (nomem) return PyErr_NoMemory();
+        Py_RETURN_NONE;
+    }
+    if (res->error) {
+        int err = res->error;
+        hw_result_free(NULL, res);
+        reader_stop(self);
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    /* The thread owns the kernel's pool: these intervals are freed, not recycled. */
+    PyObject *out = result_to_python(res);
+    int last = res->last;
+    hw_result_free(NULL, res);
+    if (last) reader_stop(self);
+    return out;
+}
+
+static PyObject *Kernel_stop(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
+    reader_stop(self);
+    Py_RETURN_NONE;
+}
+#endif
+
 static PyMethodDef Kernel_methods[] = {
-    {"feed", (PyCFunction)Kernel_feed, METH_VARARGS,
-     "feed(data, first_lineno, started, start, final, max_ts, min_ts, pending_invalid)"},
+    {"set_state", (PyCFunction)Kernel_set_state, METH_VARARGS,
+     "set_state(started, start, final, max_ts, min_ts, pending_invalid)"},
+    {"feed", (PyCFunction)Kernel_feed, METH_VARARGS, "feed(data, first_lineno, last, all)"},
+#ifdef HW_THREADS
+    {"start", (PyCFunction)Kernel_start, METH_VARARGS,
+     "start(fd, offset, head, first_lineno, block, skipping): read a regular file in a thread"},
+    {"next", (PyCFunction)Kernel_next, METH_NOARGS,
+     "next(): the next result of the thread started by start(), or None at the end"},
+    {"stop", (PyCFunction)Kernel_stop, METH_NOARGS, "stop(): stop the thread, if any"},
+#endif
     {NULL, NULL, 0, NULL},
 };
 

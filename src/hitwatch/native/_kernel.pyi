@@ -16,7 +16,8 @@ Interval = tuple[
     dict[str, int],  # methods
 ]
 
-Block = tuple[
+Fed = tuple[
+    int,  # bytes of `data` used: up to its last newline, or all of it when `last`
     int,  # started (0 or 1)
     int,  # start
     int,  # final: F, the last final second
@@ -30,22 +31,22 @@ Block = tuple[
     int,  # empty lines
     int,  # lines
     int,  # max_late of this block
-    dict[int, int],  # hits per second
-    list[Interval],
+    dict[int, int],  # hits per final second (every second when `all`)
+    list[Interval],  # complete intervals (every interval when `all`), by k
     list[tuple[int, int, int]],  # invalid lines: (line number, reason code, CSV field count)
 ]
 
 class Kernel:
     def __init__(self, format: int, interval: int, lateness: int) -> None: ...
+    def set_state(
+        self, started: bool, start: int, final: int, max_ts: int, min_ts: int, pending: int, /
+    ) -> None: ...
     def feed(
-        self,
-        data: bytes | bytearray | memoryview,
-        first_lineno: int,
-        started: bool,
-        start: int,
-        final: int,
-        max_ts: int,
-        min_ts: int,
-        pending_invalid: int,
-        /,
-    ) -> Block: ...
+        self, data: bytes | bytearray | memoryview, first_lineno: int, last: bool, all: bool, /
+    ) -> Fed: ...
+    # Not on Windows (no threads there): read a regular file in a thread.
+    def start(
+        self, fd: int, offset: int, head: bytes, first_lineno: int, block: int, skipping: bool, /
+    ) -> None: ...
+    def next(self) -> Fed | None: ...
+    def stop(self) -> None: ...

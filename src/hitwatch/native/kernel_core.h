@@ -8,9 +8,14 @@
  * into a replacement character, so cutting bytes at ASCII delimiters and
  * decoding the pieces gives the pieces of the decoded line). The time model
  * of engine/core.py (M, F, start, lateness, late and invalid attribution,
- * SPEC §2-3) runs here per record; what it aggregates (hits per second,
- * per-interval counts keyed by raw bytes) is handed to Python after each
- * block, and the tables are then emptied, so memory is bounded by one block.
+ * SPEC §2-3) runs here per record, across blocks: the kernel keeps the
+ * hits of seconds that are not final yet and the counts of intervals that
+ * are still open (each interval with its own table of keys, so handing one
+ * over is cheap). `hw_export_bounds` says what can be handed to Python: every
+ * final second and every interval whose seconds are all final (nothing can
+ * change them any more, SPEC §3's note), or everything at the end of a
+ * source. Memory is bounded by the open intervals and their distinct keys,
+ * as for the pure engine.
  */
 #ifndef HITWATCH_KERNEL_CORE_H
 #define HITWATCH_KERNEL_CORE_H
@@ -45,25 +50,30 @@ static inline uint64_t hw_hash(const uint8_t *p, size_t n, uint64_t seed) {
     return hw_mix(h);
 }
 
-/* Per-interval counts of one block. */
+/* One key (section, host or method) counted in one interval. */
 typedef struct {
+    uint64_t hash;
+    uint64_t w0, w1; /* the first 16 bytes of the key, zero-padded: most keys fit */
+    int64_t count;
+    size_t off; /* key bytes in the interval's arena */
+    uint32_t len;
+    uint32_t kind; /* hw_kind; UINT32_MAX marks an empty slot */
+} hw_key;
+
+/* The counts of one open interval [kR, kR + R). */
+typedef struct hw_interval {
     int64_t k;
     int64_t hits;
     uint64_t bytes_lo, bytes_hi; /* 128-bit sum: 15-digit sizes add up */
     int64_t late, invalid;
     int64_t status[5];
-    int used;
+    uint64_t kseed; /* hash seed of this interval's keys */
+    hw_key *keys;
+    size_t keys_cap, keys_n;
+    uint8_t *arena;
+    size_t arena_cap, arena_n;
+    struct hw_interval *next_free;
 } hw_interval;
-
-typedef struct {
-    uint64_t hash;
-    int64_t k;
-    uint64_t w0, w1; /* the first 16 bytes of the key, zero-padded: most keys fit */
-    int64_t count;
-    size_t off; /* key bytes in the arena */
-    uint32_t len;
-    uint32_t kind; /* hw_kind; UINT32_MAX marks an empty slot */
-} hw_key;
 
 typedef struct {
     int64_t ts;
@@ -76,25 +86,28 @@ typedef struct {
     int reason;
 } hw_invalid;
 
+#define HW_POOL_MAX 64       /* recycled intervals kept */
+#define HW_KEEP_KEYS 4096    /* larger key tables are freed, not recycled */
+
 typedef struct {
     /* options */
     int format;
     int64_t interval, lag;
     uint64_t seed;
-    /* time state (SPEC §2), synced with the Python engine around each block */
+    /* time state (SPEC §2) */
     int started;
     int64_t start, final, max_ts, min_ts, pending_invalid;
-    /* counts of the current block */
+    /* counts since the last hw_counts_clear */
     int64_t rows, late, invalid, headers, empty, lines, max_late;
-    /* tables of the current block */
-    hw_interval *ivs;
+    /* open intervals: k -> interval (open addressing, NULL is empty) */
+    hw_interval **ivs;
     size_t ivs_cap, ivs_n;
-    hw_key *keys;
-    size_t keys_cap, keys_n;
+    hw_interval *pool;
+    size_t pool_n;
+    /* non-final seconds: ts -> hits (ts < 0 is empty) */
     hw_second *secs;
     size_t secs_cap, secs_n;
-    uint8_t *arena;
-    size_t arena_cap, arena_n;
+    /* invalid lines since the last hw_counts_clear, for --verbose */
     hw_invalid *bad;
     size_t bad_cap, bad_n;
     uint8_t *scratch;
@@ -104,8 +117,6 @@ typedef struct {
     int64_t last_ts;
     hw_second *last_sec;
     hw_stamp_cache stamps;
-    int64_t seed_k;
-    uint64_t kseed;
     int oom;
 } hw_kernel;
 
@@ -120,23 +131,65 @@ static int hw_grow(void **ptr, size_t *cap, size_t elem, size_t need) {
     return 0;
 }
 
-/* Open-addressing tables, emptied with memset after each block. */
-static void hw_tables_clear(hw_kernel *K) {
-    if (K->ivs) memset(K->ivs, 0, K->ivs_cap * sizeof *K->ivs);
-    if (K->secs) {
-        for (size_t i = 0; i < K->secs_cap; i++) K->secs[i].ts = -1;
+static void hw_keys_empty(hw_key *keys, size_t cap) {
+    for (size_t i = 0; i < cap; i++) keys[i].kind = UINT32_MAX;
+}
+
+static void hw_iv_destroy(hw_interval *iv) {
+    free(iv->keys);
+    free(iv->arena);
+    free(iv);
+}
+
+/* A fresh, empty interval k (recycled when possible). */
+static hw_interval *hw_iv_new(hw_kernel *K, int64_t k) {
+    hw_interval *iv = K->pool;
+    if (iv != NULL) {
+        K->pool = iv->next_free;
+        K->pool_n--;
+    } else {
+        iv = calloc(1, sizeof *iv);
+        if (iv == NULL) return NULL;
     }
-    if (K->keys) {
-        for (size_t i = 0; i < K->keys_cap; i++) K->keys[i].kind = UINT32_MAX;
+    hw_key *keys = iv->keys;
+    size_t keys_cap = iv->keys_cap;
+    uint8_t *arena = iv->arena;
+    size_t arena_cap = iv->arena_cap;
+    if (keys == NULL) {
+        keys_cap = 64;
+        keys = malloc(keys_cap * sizeof *keys);
+        if (keys == NULL) {
+            hw_iv_destroy(iv);
+            return NULL;
+        }
     }
-    K->ivs_n = K->keys_n = K->secs_n = K->arena_n = K->bad_n = 0;
-    K->last_iv = NULL;
-    K->last_sec = NULL;
-    K->last_k = -1;
-    K->last_ts = -1;
-    K->seed_k = -1;
-    K->kseed = 0;
+    hw_keys_empty(keys, keys_cap);
+    memset(iv, 0, sizeof *iv);
+    iv->k = k;
+    iv->kseed = K->seed ^ hw_mix((uint64_t)k);
+    iv->keys = keys;
+    iv->keys_cap = keys_cap;
+    iv->arena = arena;
+    iv->arena_cap = arena_cap;
+    return iv;
+}
+
+/* Give a handed-over interval back to the pool (its memory is reused). */
+static void hw_iv_release(hw_kernel *K, hw_interval *iv) {
+    if (K->pool_n >= HW_POOL_MAX || iv->keys_cap > HW_KEEP_KEYS) {
+        hw_iv_destroy(iv);
+        return;
+    }
+    iv->next_free = K->pool;
+    K->pool = iv;
+    K->pool_n++;
+}
+
+/* Empties the per-feed counts (not the time state, intervals or seconds). */
+static void hw_counts_clear(hw_kernel *K) {
     K->rows = K->late = K->invalid = K->headers = K->empty = K->lines = K->max_late = 0;
+    K->bad_n = 0;
+    K->oom = 0;
 }
 
 static int hw_init(hw_kernel *K, int format, int64_t interval, int64_t lateness, uint64_t seed) {
@@ -146,41 +199,48 @@ static int hw_init(hw_kernel *K, int format, int64_t interval, int64_t lateness,
     K->lag = lateness + 1;
     K->seed = seed;
     K->max_ts = -1;
+    K->final = -1;
     K->stamps.ts = -2;
+    K->last_k = -1;
+    K->last_ts = -1;
     K->ivs_cap = 64;
-    K->keys_cap = 1024;
     K->secs_cap = 1024;
-    K->arena_cap = 1 << 16;
     K->ivs = calloc(K->ivs_cap, sizeof *K->ivs);
-    K->keys = malloc(K->keys_cap * sizeof *K->keys);
     K->secs = malloc(K->secs_cap * sizeof *K->secs);
-    K->arena = malloc(K->arena_cap);
     K->scratch = malloc(2 * HW_MAX_LINE + 64);
-    if (!K->ivs || !K->keys || !K->secs || !K->arena || !K->scratch) return -1;
-    hw_tables_clear(K);
+    if (!K->ivs || !K->secs || !K->scratch) return -1;
+    for (size_t i = 0; i < K->secs_cap; i++) K->secs[i].ts = -1;
     return 0;
 }
 
 static void hw_free(hw_kernel *K) {
+    if (K->ivs)
+        for (size_t i = 0; i < K->ivs_cap; i++)
+            if (K->ivs[i]) hw_iv_destroy(K->ivs[i]);
+    while (K->pool) {
+        hw_interval *next = K->pool->next_free;
+        hw_iv_destroy(K->pool);
+        K->pool = next;
+    }
     free(K->ivs);
-    free(K->keys);
     free(K->secs);
-    free(K->arena);
     free(K->bad);
     free(K->scratch);
     memset(K, 0, sizeof *K);
 }
 
-static int hw_rehash_ivs(hw_kernel *K) {
-    size_t cap = K->ivs_cap * 2;
-    hw_interval *n = calloc(cap, sizeof *n);
+static void hw_iv_place(hw_interval **ivs, size_t cap, hw_interval *iv) {
+    size_t j = hw_mix((uint64_t)iv->k) & (cap - 1);
+    while (ivs[j]) j = (j + 1) & (cap - 1);
+    ivs[j] = iv;
+}
+
+/* Rebuilds the index of open intervals into `cap` slots (after growth or removals). */
+static int hw_reindex_ivs(hw_kernel *K, size_t cap) {
+    hw_interval **n = calloc(cap, sizeof *n);
     if (n == NULL) return -1;
-    for (size_t i = 0; i < K->ivs_cap; i++) {
-        if (!K->ivs[i].used) continue;
-        size_t j = hw_mix((uint64_t)K->ivs[i].k) & (cap - 1);
-        while (n[j].used) j = (j + 1) & (cap - 1);
-        n[j] = K->ivs[i];
-    }
+    for (size_t i = 0; i < K->ivs_cap; i++)
+        if (K->ivs[i]) hw_iv_place(n, cap, K->ivs[i]);
     free(K->ivs);
     K->ivs = n;
     K->ivs_cap = cap;
@@ -191,13 +251,17 @@ static int hw_rehash_ivs(hw_kernel *K) {
 
 static hw_interval *hw_iv(hw_kernel *K, int64_t k) {
     if (k == K->last_k && K->last_iv) return K->last_iv;
-    if ((K->ivs_n + 1) * 2 > K->ivs_cap && hw_rehash_ivs(K) < 0) return NULL;
     size_t mask = K->ivs_cap - 1, j = hw_mix((uint64_t)k) & mask;
-    while (K->ivs[j].used && K->ivs[j].k != k) j = (j + 1) & mask;
-    hw_interval *iv = &K->ivs[j];
-    if (!iv->used) {
-        iv->used = 1;
-        iv->k = k;
+    while (K->ivs[j] && K->ivs[j]->k != k) j = (j + 1) & mask;
+    hw_interval *iv = K->ivs[j];
+    if (iv == NULL) {
+        if ((K->ivs_n + 1) * 2 > K->ivs_cap) {
+            if (hw_reindex_ivs(K, K->ivs_cap * 2) < 0) return NULL;
+            return hw_iv(K, k);
+        }
+        iv = hw_iv_new(K, k);
+        if (iv == NULL) return NULL;
+        K->ivs[j] = iv;
         K->ivs_n++;
     }
     K->last_k = k;
@@ -205,20 +269,27 @@ static hw_interval *hw_iv(hw_kernel *K, int64_t k) {
     return iv;
 }
 
-static int hw_rehash_secs(hw_kernel *K) {
-    size_t cap = K->secs_cap * 2;
+static void hw_sec_place(hw_second *secs, size_t cap, hw_second s) {
+    size_t j = hw_mix((uint64_t)s.ts) & (cap - 1);
+    while (secs[j].ts >= 0) j = (j + 1) & (cap - 1);
+    secs[j] = s;
+}
+
+/* Rebuilds the seconds table into `cap` slots, keeping only seconds > `drop_upto`. */
+static int hw_rehash_secs(hw_kernel *K, size_t cap, int64_t drop_upto) {
     hw_second *n = malloc(cap * sizeof *n);
     if (n == NULL) return -1;
     for (size_t i = 0; i < cap; i++) n[i].ts = -1;
+    size_t kept = 0;
     for (size_t i = 0; i < K->secs_cap; i++) {
-        if (K->secs[i].ts < 0) continue;
-        size_t j = hw_mix((uint64_t)K->secs[i].ts) & (cap - 1);
-        while (n[j].ts >= 0) j = (j + 1) & (cap - 1);
-        n[j] = K->secs[i];
+        if (K->secs[i].ts < 0 || K->secs[i].ts <= drop_upto) continue;
+        hw_sec_place(n, cap, K->secs[i]);
+        kept++;
     }
     free(K->secs);
     K->secs = n;
     K->secs_cap = cap;
+    K->secs_n = kept;
     K->last_sec = NULL;
     K->last_ts = -1;
     return 0;
@@ -229,7 +300,8 @@ static int hw_add_second(hw_kernel *K, int64_t ts) {
         K->last_sec->hits++;
         return 0;
     }
-    if ((K->secs_n + 1) * 2 > K->secs_cap && hw_rehash_secs(K) < 0) return -1;
+    if ((K->secs_n + 1) * 2 > K->secs_cap && hw_rehash_secs(K, K->secs_cap * 2, -1) < 0)
+        return -1;
     size_t mask = K->secs_cap - 1, j = hw_mix((uint64_t)ts) & mask;
     while (K->secs[j].ts >= 0 && K->secs[j].ts != ts) j = (j + 1) & mask;
     hw_second *s = &K->secs[j];
@@ -244,26 +316,26 @@ static int hw_add_second(hw_kernel *K, int64_t ts) {
     return 0;
 }
 
-static int hw_rehash_keys(hw_kernel *K) {
-    size_t cap = K->keys_cap * 2;
+static int hw_rehash_keys(hw_interval *iv) {
+    size_t cap = iv->keys_cap * 2;
     hw_key *n = malloc(cap * sizeof *n);
     if (n == NULL) return -1;
-    for (size_t i = 0; i < cap; i++) n[i].kind = UINT32_MAX;
-    for (size_t i = 0; i < K->keys_cap; i++) {
-        if (K->keys[i].kind == UINT32_MAX) continue;
-        size_t j = K->keys[i].hash & (cap - 1);
+    hw_keys_empty(n, cap);
+    for (size_t i = 0; i < iv->keys_cap; i++) {
+        if (iv->keys[i].kind == UINT32_MAX) continue;
+        size_t j = iv->keys[i].hash & (cap - 1);
         while (n[j].kind != UINT32_MAX) j = (j + 1) & (cap - 1);
-        n[j] = K->keys[i];
+        n[j] = iv->keys[i];
     }
-    free(K->keys);
-    K->keys = n;
-    K->keys_cap = cap;
+    free(iv->keys);
+    iv->keys = n;
+    iv->keys_cap = cap;
     return 0;
 }
 
-static int hw_add_key(hw_kernel *K, int64_t k, uint64_t kseed, uint32_t kind,
-                      const uint8_t *s, size_t n) {
+static int hw_add_key(hw_interval *iv, uint32_t kind, const uint8_t *s, size_t n) {
     uint64_t w0 = 0, w1 = 0, h;
+    uint64_t kseed = iv->kseed;
     if (n <= 16) {
         if (n <= 8) {
             memcpy(&w0, s, n);
@@ -277,27 +349,27 @@ static int hw_add_key(hw_kernel *K, int64_t k, uint64_t kseed, uint32_t kind,
         memcpy(&w1, s + 8, 8);
         h = hw_hash(s, n, kseed ^ kind);
     }
-    if ((K->keys_n + 1) * 2 > K->keys_cap && hw_rehash_keys(K) < 0) return -1;
-    size_t mask = K->keys_cap - 1, j = h & mask;
+    if ((iv->keys_n + 1) * 2 > iv->keys_cap && hw_rehash_keys(iv) < 0) return -1;
+    size_t mask = iv->keys_cap - 1, j = h & mask;
     for (;;) {
-        hw_key *e = &K->keys[j];
+        hw_key *e = &iv->keys[j];
         if (e->kind == UINT32_MAX) {
-            if (hw_grow((void **)&K->arena, &K->arena_cap, 1, K->arena_n + n + 1) < 0) return -1;
-            memcpy(K->arena + K->arena_n, s, n);
+            if (hw_grow((void **)&iv->arena, &iv->arena_cap, 1, iv->arena_n + n + 1) < 0)
+                return -1;
+            memcpy(iv->arena + iv->arena_n, s, n);
             e->hash = h;
-            e->k = k;
             e->w0 = w0;
             e->w1 = w1;
             e->count = 1;
-            e->off = K->arena_n;
+            e->off = iv->arena_n;
             e->len = (uint32_t)n;
             e->kind = kind;
-            K->arena_n += n;
-            K->keys_n++;
+            iv->arena_n += n;
+            iv->keys_n++;
             return 0;
         }
-        if (e->hash == h && e->w0 == w0 && e->w1 == w1 && e->k == k && e->kind == kind &&
-            e->len == n && (n <= 16 || memcmp(K->arena + e->off + 16, s + 16, n - 16) == 0)) {
+        if (e->hash == h && e->w0 == w0 && e->w1 == w1 && e->kind == kind && e->len == n &&
+            (n <= 16 || memcmp(iv->arena + e->off + 16, s + 16, n - 16) == 0)) {
             e->count++;
             return 0;
         }
@@ -314,26 +386,140 @@ static int hw_bad(hw_kernel *K, int64_t lineno, int reason, int64_t nfields) {
     return 0;
 }
 
+/* -------------------------------------------------------------- export */
+
+/* What can be handed over now: intervals with k <= *kmax and seconds <= *smax.
+ * Returns 0 when nothing can. With `all` (end of a source, or a live source
+ * whose engine may move the clock itself), everything. */
+static int hw_export_bounds(const hw_kernel *K, int all, int64_t *kmax, int64_t *smax) {
+    if (all) {
+        *kmax = INT64_MAX;
+        *smax = INT64_MAX;
+        return 1;
+    }
+    if (!K->started) return 0;
+    /* interval k is complete when (k + 1) R - 1 <= F; F + 1 >= start >= 0 */
+    *kmax = (K->final + 1) / K->interval - 1;
+    *smax = K->final;
+    return 1;
+}
+
+/* What a feed hands over (see hw_detach): plain C, so that it can be made in
+ * a thread without the GIL and turned into Python objects later. */
+typedef struct hw_result {
+    struct hw_result *next;
+    int64_t used; /* bytes of the block read */
+    int last;     /* the source is done; everything was handed over */
+    int error;    /* an errno: reading failed (nothing else is set) */
+    int started;
+    int64_t start, final, max_ts, min_ts, pending_invalid;
+    int64_t rows, late, invalid, headers, empty, lines, max_late;
+    hw_second *secs; /* final seconds, any order */
+    size_t secs_n;
+    hw_interval **ivs; /* complete intervals, by k */
+    size_t ivs_n;
+    hw_invalid *bad; /* invalid lines, in order */
+    size_t bad_n;
+} hw_result;
+
+static int hw_by_k(const void *a, const void *b) {
+    int64_t x = (*(hw_interval *const *)a)->k, y = (*(hw_interval *const *)b)->k;
+    return (x > y) - (x < y);
+}
+
+/* Frees a result; its intervals go back to `pool`'s pool, or are freed when
+ * `pool` is NULL (another thread owns the kernel). */
+static void hw_result_free(hw_kernel *pool, hw_result *res) {
+    if (res == NULL) return;
+    for (size_t i = 0; i < res->ivs_n; i++) {
+        if (pool)
+            hw_iv_release(pool, res->ivs[i]);
+        else
+            hw_iv_destroy(res->ivs[i]);
+    }
+    free(res->ivs);
+    free(res->secs);
+    free(res->bad);
+    free(res);
+}
+
+/* The per-feed counts, the time state and whatever can be handed over (see
+ * hw_export_bounds), which leaves the kernel. NULL when out of memory. */
+static hw_result *hw_detach(hw_kernel *K, int all) {
+    hw_result *res = calloc(1, sizeof *res);
+    if (res == NULL) return NULL;
+    res->last = all;
+    res->started = K->started;
+    res->start = K->start;
+    res->final = K->final;
+    res->max_ts = K->max_ts;
+    res->min_ts = K->min_ts;
+    res->pending_invalid = K->pending_invalid;
+    res->rows = K->rows;
+    res->late = K->late;
+    res->invalid = K->invalid;
+    res->headers = K->headers;
+    res->empty = K->empty;
+    res->lines = K->lines;
+    res->max_late = K->max_late;
+    res->bad = K->bad;
+    res->bad_n = K->bad_n;
+    K->bad = NULL;
+    K->bad_cap = K->bad_n = 0;
+    int64_t kmax, smax;
+    if (!hw_export_bounds(K, all, &kmax, &smax)) return res;
+    res->secs = malloc((K->secs_n + 1) * sizeof *res->secs);
+    res->ivs = malloc((K->ivs_n + 1) * sizeof *res->ivs);
+    if (res->secs == NULL || res->ivs == NULL) {
+        hw_result_free(K, res);
+        return NULL;
+    }
+    for (size_t i = 0; i < K->secs_cap; i++)
+        if (K->secs[i].ts >= 0 && K->secs[i].ts <= smax) res->secs[res->secs_n++] = K->secs[i];
+    for (size_t i = 0; i < K->ivs_cap; i++) {
+        hw_interval *iv = K->ivs[i];
+        if (iv && iv->k <= kmax) {
+            res->ivs[res->ivs_n++] = iv;
+            K->ivs[i] = NULL;
+        }
+    }
+    qsort(res->ivs, res->ivs_n, sizeof *res->ivs, hw_by_k);
+    K->ivs_n -= res->ivs_n;
+    K->last_iv = NULL;
+    K->last_k = -1;
+    int rc = 0;
+    if (res->ivs_n) rc = hw_reindex_ivs(K, K->ivs_cap);
+    if (rc == 0 && res->secs_n) {
+        if (all) {
+            for (size_t i = 0; i < K->secs_cap; i++) K->secs[i].ts = -1;
+            K->secs_n = 0;
+            K->last_sec = NULL;
+            K->last_ts = -1;
+        } else {
+            rc = hw_rehash_secs(K, K->secs_cap, smax);
+        }
+    }
+    if (rc < 0) {
+        hw_result_free(K, res);
+        return NULL;
+    }
+    return res;
+}
+
 /* ------------------------------------------------------------- engine */
 
 static int hw_count(hw_kernel *K, const hw_rec *r) {
     if (hw_add_second(K, r->ts) < 0) return -1;
-    int64_t k = r->ts / K->interval;
-    hw_interval *iv = hw_iv(K, k);
+    hw_interval *iv = hw_iv(K, r->ts / K->interval);
     if (iv == NULL) return -1;
     iv->hits++;
     uint64_t lo = iv->bytes_lo + (uint64_t)r->nbytes;
     iv->bytes_hi += lo < iv->bytes_lo;
     iv->bytes_lo = lo;
     iv->status[r->cls - 1]++;
-    if (k != K->seed_k) {
-        K->seed_k = k;
-        K->kseed = K->seed ^ hw_mix((uint64_t)k);
-    }
-    uint64_t kseed = K->kseed;
-    if (hw_add_key(K, k, kseed, HW_SECTION, r->section, r->section_len) < 0) return -1;
-    if (hw_add_key(K, k, kseed, HW_HOST, r->host, r->host_len) < 0) return -1;
-    if (hw_add_key(K, k, kseed, HW_METHOD, r->method, r->method_len) < 0) return -1;
+    if (hw_add_key(iv, HW_SECTION, r->section, r->section_len) < 0) return -1;
+    if (hw_add_key(iv, HW_HOST, r->host, r->host_len) < 0) return -1;
+    if (hw_add_key(iv, HW_METHOD, r->method, r->method_len) < 0) return -1;
     return 0;
 }
 
@@ -409,7 +595,7 @@ static int hw_line(hw_kernel *K, const uint8_t *p, size_t n, int64_t lineno) {
 
 /* A block of whole lines, as decode_lines splits it: a final \n ends the last
  * line; without one, the rest is the last line. `first_lineno` numbers the
- * first line. The tables must have been emptied (hw_tables_clear). */
+ * first line. Adds to the per-feed counts (see hw_counts_clear). */
 static int hw_feed(hw_kernel *K, const uint8_t *data, size_t n, int64_t first_lineno) {
     if (n == 0) return 0;
     if (data[n - 1] == '\n') n--;

@@ -8,19 +8,20 @@ to MAX_LINE + 2 bytes, enough for the parser to call it invalid.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import stat
 import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from hitwatch.formats.base import MAX_LINE
 
 BLOCK_SIZE = 1 << 17  # small blocks stay in cache: measured faster than 1 MiB
 _GZIP_MAGIC = b"\x1f\x8b"
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
 
 
 class SourceError(Exception):
@@ -39,7 +40,7 @@ class Source:
         try:
             yield from split_blocks(strip_bom(self._chunks(size)))
         except (OSError, EOFError, zlib.error) as exc:
-            raise SourceError(f"{self.name}: {_reason(exc)}") from None
+            raise SourceError(f"{self.name}: {reason_of(exc)}") from None
 
     def _chunks(self, size: int) -> Iterator[bytes]:
         # read1 returns what has arrived, so a slow pipe is processed promptly.
@@ -47,6 +48,13 @@ class Source:
         read = read or self.stream.read
         while chunk := read(size):
             yield chunk
+
+    def read_into(self, buffer: memoryview) -> int:
+        """Read into `buffer` (for readers that manage their own buffer); 0 at the end."""
+        try:
+            return cast(io.BufferedIOBase, self.stream).readinto(buffer)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SourceError(f"{self.name}: {reason_of(exc)}") from None
 
     def close(self) -> None:
         if self.stream is not sys.stdin.buffer:
@@ -59,10 +67,10 @@ def strip_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
     head = b""
     for chunk in chunks:
         head += chunk
-        if len(head) >= len(_BOM):
+        if len(head) >= len(BOM):
             break
-    if head.startswith(_BOM):
-        head = head[len(_BOM) :]
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
     if head:
         yield head
     yield from chunks
@@ -117,7 +125,8 @@ def split_blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield last
 
 
-def _reason(exc: BaseException) -> str:
+def reason_of(exc: BaseException) -> str:
+    """An I/O error as the operator reads it: `no such file or directory`."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower() if exc.strerror[0].isupper() else exc.strerror
     if isinstance(exc, EOFError):
@@ -147,7 +156,7 @@ def open_source(path: str) -> Source:
                 raise SourceError(f"{path}: is a directory")
             stream = open(path, "rb")  # noqa: SIM115 - closed by Source.close
         except OSError as exc:
-            raise SourceError(f"{path}: {_reason(exc)}") from None
+            raise SourceError(f"{path}: {reason_of(exc)}") from None
     if _peek(stream) == _GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
     return Source(name, stream, live)
