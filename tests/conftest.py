@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from hitwatch.engine.core import Engine, Row
+from hitwatch.engine.events import Alert
 from hitwatch.pipeline import run
 from hitwatch.rules.high_traffic import HighTraffic
 from hitwatch.sinks.jsonl import JsonlSink, encode
@@ -58,6 +59,26 @@ class Result:
         return [o for o in self.objects if o["type"] == kind]
 
 
+class OneSecondAtATime:
+    """A rule seen only through `on_second`: the engine then takes its seconds
+    one at a time, as the reference does, not in bulk (`on_seconds`)."""
+
+    def __init__(self, rule: HighTraffic) -> None:
+        self.rule = rule
+        self.name = rule.name
+
+    @property
+    def idle(self) -> bool:
+        return self.rule.idle
+
+    @property
+    def firing(self) -> bool:
+        return self.rule.firing
+
+    def on_second(self, s: int, hits: int) -> Alert | None:
+        return self.rule.on_second(s, hits)
+
+
 def make_engine(
     *,
     interval: int = 10,
@@ -67,11 +88,14 @@ def make_engine(
     top: int = 5,
     batch: bool = True,
 ) -> Engine:
+    """The engine as the CLI makes it; with `batch=False`, the reference: record
+    by record, and second by second for the alert rule."""
+    rule = HighTraffic(window, Fraction(threshold))
     return Engine(
         interval=interval,
         lateness=lateness,
         top=top,
-        rules=[HighTraffic(window, Fraction(threshold))],
+        rules=[rule if batch else OneSecondAtATime(rule)],
         batch=batch,
     )
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from conftest import CSV_HEADER, INVALID, Op, engine_run, row, run_bytes
 from hitwatch.formats import make
 from hitwatch.formats.base import decode_lines, parse_lines
+from hitwatch.rules.high_traffic import HighTraffic
 from hitwatch.sinks.base import iso_utc
 
 BASE = 1_549_573_860
@@ -295,6 +296,44 @@ op = st.one_of(
 @given(ops=st.lists(op, max_size=120), opts=options)
 def test_batched_engine_equals_reference(ops: list[Op], opts: dict[str, Any]) -> None:
     engine_run(ops, **opts)
+
+
+@common
+@given(
+    hits=st.lists(st.one_of(st.just(0), st.integers(0, 40)), max_size=300),
+    window=st.integers(1, 40),
+    threshold=st.sampled_from(["0", "0.1", "1", "2.5", "10"]),
+    cuts=st.lists(st.integers(1, 60), min_size=1, max_size=6),
+)
+def test_bulk_rule_equals_second_by_second(
+    hits: list[int], window: int, threshold: str, cuts: list[int]
+) -> None:
+    """HighTraffic.on_seconds, fed runs of seconds as the engine does, equals
+    on_second called for every second (alerts and state alike)."""
+    one = HighTraffic(window, Fraction(threshold))
+    bulk = HighTraffic(window, Fraction(threshold))
+    first = BASE
+    expected = []
+    for i, h in enumerate(hits):
+        alert = one.on_second(first + i, h)
+        if alert is not None:
+            expected.append(alert)
+    got = []
+    i = 0
+    n = 0
+    while i < len(hits):
+        if hits[i] == 0 and bulk.idle:  # the engine skips these
+            assert bulk.on_second(first + i, 0) is None
+            i += 1
+            continue
+        size = cuts[n % len(cuts)]
+        n += 1
+        alerts, taken = bulk.on_seconds(first + i, hits[i : i + size])
+        assert 1 <= taken <= size
+        got.extend(alerts)
+        i += taken
+    assert got == expected
+    assert (bulk.total, bulk.firing, bulk._hits) == (one.total, one.firing, one._hits)
 
 
 # ---------------------------------------------------------------- parsers

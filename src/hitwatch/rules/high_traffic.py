@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
+from itertools import accumulate, compress, islice, repeat
+from operator import gt, mul, ne, not_, or_, sub
 
 from hitwatch.engine.events import Alert
 
@@ -57,3 +60,61 @@ class HighTraffic:
             self._since = s
             return Alert(NAME, "firing", s, self.total, self.window, self.threshold)
         return Alert(NAME, "resolved", s, self.total, self.window, self.threshold, self._since)
+
+    def on_seconds(self, first: int, hits: Sequence[int]) -> tuple[list[Alert], int]:
+        """`on_second` for the seconds `first, first + 1, ...` with these hits, in
+        bulk (C-level loops: a replay has a final second for every second of log).
+
+        Stops before the first second, after the first, that has no hits while
+        the rule is idle (the engine skips such stretches itself); returns the
+        alerts, in order, and how many seconds it took. The engine calls it
+        only when the first second has hits or the rule is not idle.
+        """
+        n = len(hits)
+        if n == 0:
+            return [], 0
+        window = self.window
+        old = self._hits
+        # The hits leaving the window at each second: from the old window, then
+        # from `hits` itself.
+        outgoing = list(
+            map(old.get, range(first - window, first - window + min(n, window)), repeat(0))
+        )
+        if n > window:
+            outgoing.extend(islice(hits, 0, n - window))
+        totals = list(accumulate(map(sub, hits, outgoing), initial=self.total))
+        del totals[0]
+        # Idle before second i (i >= 1) means a total of 0 at i - 1.
+        stop = next(
+            compress(range(1, n), map(not_, map(or_, islice(hits, 1, None), totals))),
+            n,
+        )
+        if stop < n:
+            del totals[stop:]
+        den, limit = self._den, self._limit
+        firing = list(map(gt, map(mul, totals, repeat(den)), repeat(limit)))
+        alerts: list[Alert] = []
+        previous = [self.firing, *firing[:-1]]
+        for i in compress(range(stop), map(ne, firing, previous)):
+            s = first + i
+            if firing[i]:
+                self._since = s
+                alerts.append(Alert(NAME, "firing", s, totals[i], window, self.threshold))
+            else:
+                alerts.append(
+                    Alert(NAME, "resolved", s, totals[i], window, self.threshold, self._since)
+                )
+        self.firing = firing[-1]
+        self.total = totals[-1]
+        last = first + stop - 1
+        keep = last - window  # seconds <= keep have left the window
+        kept = {t: h for t, h in old.items() if t > keep}
+        for t, h in zip(
+            range(max(first, keep + 1), last + 1),
+            islice(hits, max(0, keep + 1 - first), stop),
+            strict=True,
+        ):
+            if h:
+                kept[t] = h
+        self._hits = kept
+        return alerts, stop
