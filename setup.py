@@ -49,7 +49,11 @@ setup(
         Extension(
             "hitwatch.native._kernel",
             sources=["src/hitwatch/native/_kernel.c"],
-            depends=["src/hitwatch/native/kernel_core.h", "src/hitwatch/native/parse.h"],
+            depends=[
+                "src/hitwatch/native/kernel_core.h",
+                "src/hitwatch/native/parse.h",
+                "src/hitwatch/native/reader.h",
+            ],
             extra_compile_args=_flags(),
             optional=True,
         )

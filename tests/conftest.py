@@ -186,19 +186,24 @@ class ChunkedReadinto(ChunkedStream):
 
 
 @contextmanager
-def file_block(size: int | None) -> Iterator[None]:
-    """Make the native reader read finite sources `size` bytes at a time."""
+def file_block(
+    size: int | None, chunk: int | None = None, workers: int | None = None
+) -> Iterator[None]:
+    """Make the native reader read finite sources `size` bytes at a time, and a
+    regular file in chunks of `chunk` bytes (3 blocks by default, so that even
+    small inputs are cut in chunks) with `workers` threads."""
     from hitwatch import native
 
-    if size is None:
-        yield
-        return
-    old = native.FILE_BLOCK
-    native.FILE_BLOCK = size
+    old = native.FILE_BLOCK, native.CHUNK, native.WORKERS
+    if size is not None:
+        native.FILE_BLOCK = size
+        native.CHUNK = chunk or 3 * size
+    if workers is not None:
+        native.WORKERS = workers
     try:
         yield
     finally:
-        native.FILE_BLOCK = old
+        native.FILE_BLOCK, native.CHUNK, native.WORKERS = old
 
 
 def cut(data: bytes, sizes: Sequence[int] | None) -> Iterable[bytes]:

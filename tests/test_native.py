@@ -420,6 +420,21 @@ def test_bom_and_overlong_lines_in_own_buffer(block: int) -> None:
     check_same(data, native_chunks=[7, block])
 
 
+@pytest.mark.parametrize("workers", [1, 2, 4])
+@pytest.mark.parametrize("chunk", [5000, 100_000])
+def test_worker_threads_give_the_same_output(workers: int, chunk: int) -> None:
+    """Chunks read side by side start from a guessed time state; a wrong guess
+    (here: the log twice over, so the second copy starts 'in the past', and a
+    far-future line) is redone from the true state."""
+    lines = APACHE_LOGS.read_bytes().splitlines(keepends=True)
+    future = lines[5].replace(b"2015:", b"2016:", 1)
+    for data in (SAMPLE_CSV.read_bytes() * 2, b"".join([*lines[:3000], future, *lines[3000:]])):
+        pure = run_bytes(data)
+        with file_block(4096, chunk, workers):
+            got = run_bytes(data, engine_name="native", via="file")
+        assert got.out == pure.out
+
+
 def test_kernel_thread_stops_early_and_reports_read_errors(tmp_path: Path) -> None:
     module = native.kernel_module()
     assert module is not None
@@ -427,7 +442,7 @@ def test_kernel_thread_stops_early_and_reports_read_errors(tmp_path: Path) -> No
     path.write_bytes(SAMPLE_CSV.read_bytes() * 3)
     k = module.Kernel(module.CSV, 10, 300)
     with path.open("rb") as f:
-        k.start(f.fileno(), 0, b"", 1, 4096, False)
+        k.start(f.fileno(), 0, b"", 1, 4096, False, 2, 10_000)
         assert k.next() is not None
         with pytest.raises(RuntimeError):
             k.feed(b"", 1, True, True)  # the thread owns the kernel
@@ -437,7 +452,7 @@ def test_kernel_thread_stops_early_and_reports_read_errors(tmp_path: Path) -> No
     k2 = module.Kernel(module.CSV, 10, 300)
     fd = os.open(tmp_path, os.O_RDONLY)  # a directory: pread fails with EISDIR
     try:
-        k2.start(fd, 0, b"", 1, 4096, False)
+        k2.start(fd, 0, b"", 1, 4096, False, 2, 1 << 20)
         with pytest.raises(OSError):
             while k2.next() is not None:
                 pass

@@ -47,6 +47,12 @@ LIMIT = 1 << 60
 FILE_BLOCK = 1 << 20
 """Bytes read at a time from a finite source (a bigger block hands over more whole intervals)."""
 
+CHUNK = 32 << 20
+"""Bytes of a regular file each worker thread takes at a time (see reader.h)."""
+
+WORKERS = min(2, os.cpu_count() or 1)
+"""Worker threads for a regular file: the output is the same with any number."""
+
 _import_error: str | None = None
 
 
@@ -140,24 +146,37 @@ class NativeReader(SourceReader):
                 return
         kernel = self._holding = self._kernel(self._format([]))
         kernel.set_state(*self.engine.time_state())
+        threads = fd is not None and hasattr(kernel, "start")
         if buf.at_start:
-            # The first block in this thread: LineBuffer drops a byte-order mark.
+            # The first block in this thread: LineBuffer drops a byte-order
+            # mark. Before worker threads, everything is handed over.
             last = not buf.fill()
-            used, lines = self._take(kernel.feed(buf.data(), self.lineno + 1, last, last))
+            every = last or threads
+            used, lines = self._take(kernel.feed(buf.data(), self.lineno + 1, last, every))
             buf.consume(used)
             yield lines
             if last:
                 self._holding = None
                 return
-        if fd is None or not hasattr(kernel, "start"):
+        if fd is None or not threads:
             for out in kernel_blocks(kernel, buf, self.lineno + 1):
                 yield self._take(out)[1]
             self._holding = None
             return
-        # A regular file: the kernel reads and parses it in a thread of its own
-        # (no GIL) while this one turns what it hands over into events.
+        # A regular file: worker threads read and parse it (no GIL; see
+        # reader.h) while this one turns what they hand over into events.
+        self._holding = None  # each chunk hands everything over at its end
         offset = source.stream.tell()
-        kernel.start(fd, offset, buf.take(buf.have), self.lineno + 1, buf.block, buf.skipping)
+        kernel.start(
+            fd,
+            offset,
+            buf.take(buf.have),
+            self.lineno + 1,
+            buf.block,
+            buf.skipping,
+            WORKERS,
+            CHUNK,
+        )
         try:
             while (got := kernel.next()) is not None:
                 yield self._take(got)[1]
@@ -165,7 +184,6 @@ class NativeReader(SourceReader):
             raise SourceError(f"{source.name}: {reason_of(exc)}") from None
         finally:
             kernel.stop()
-        self._holding = None
 
     def _take(self, out: Fed) -> tuple[int, int]:
         """Give the engine what the kernel handed over: (bytes used, lines read)."""

@@ -4,8 +4,8 @@
  * state while the kernel holds no counts; feed(data, first_lineno, last, all)
  * parses the whole lines of `data` (all of it when `last`) with the GIL
  * released and returns the counts it can hand over (see _kernel.pyi).
- * start(fd, ...) does the same for a regular file in a thread of its own,
- * reading with pread, and next() returns its results in order.
+ * start(fd, ...) does the same for a regular file with worker threads that
+ * read it with pread (reader.h), and next() returns their results in order.
  * Keys are decoded with errors="replace" here, and raw keys that decode to
  * the same text are merged, so Python only ever sees text keys.
  */
@@ -17,27 +17,7 @@
 
 #ifndef _WIN32
 #define HW_THREADS 1
-#include <errno.h>
-#include <pthread.h>
-#include <unistd.h>
-
-#define HW_DEPTH 4 /* results the reader thread may run ahead */
-
-/* A regular file read and parsed by a thread of its own, which never touches
- * Python: it hands results over through a queue (see Kernel.start/next). */
-typedef struct {
-    pthread_t thread;
-    int running; /* started and not joined yet */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    hw_result *head, *tail;
-    int queued, done, stop, nomem;
-    int fd;
-    int64_t offset, lineno;
-    size_t block, have;
-    int skipping; /* inside an overlong line: drop bytes up to its newline */
-    uint8_t *buf;
-} hw_reader;
+#include "reader.h"
 #endif
 
 typedef struct {
@@ -46,6 +26,9 @@ typedef struct {
     int busy;
 #ifdef HW_THREADS
     hw_reader rd;
+    int reading;       /* rd was started and not freed yet */
+    int pending_error; /* an errno to raise at the next next() */
+    long long chunks, guessed, redone; /* of the last file read */
 #endif
 } KernelObject;
 
@@ -254,194 +237,85 @@ static PyObject *Kernel_feed(KernelObject *self, PyObject *args) {
 }
 
 #ifdef HW_THREADS
-/* ------------------------------------------------------- reader thread */
+/* ------------------------------------------------------- reader threads */
 
-static void reader_push(hw_reader *R, hw_result *res) {
-    pthread_mutex_lock(&R->mu);
-    if (R->tail)
-        R->tail->next = res;
-    else
-        R->head = res;
-    R->tail = res;
-    R->queued++;
-    pthread_cond_broadcast(&R->cv);
-    pthread_mutex_unlock(&R->mu);
-}
-
-/* As LineBuffer + kernel_blocks in __init__.py, in C: read a block after the
- * unfinished line, feed the whole lines, hand over, keep the rest. */
-static void *reader_main(void *arg) {
-    KernelObject *self = arg;
-    hw_reader *R = &self->rd;
-    hw_kernel *K = &self->k;
-    for (;;) {
-        pthread_mutex_lock(&R->mu);
-        while (R->queued >= HW_DEPTH && !R->stop) pthread_cond_wait(&R->cv, &R->mu);
-        int stop = R->stop;
-        pthread_mutex_unlock(&R->mu);
-        if (stop) break;
-        ssize_t n;
-        do {
-            n = pread(R->fd, R->buf + R->have, R->block, (off_t)R->offset);
-        } while (n < 0 && errno == EINTR);
-        hw_result *res;
-        if (n < 0) {
-            int err = errno ? errno : EIO;
-            res = calloc(1, sizeof *res);
-            if (res == NULL) {
-                R->nomem = 1;
-                break;
-            }
-            res->error = err;
-            res->last = 1;
-            reader_push(R, res);
-            break;
-        }
-        R->offset += n;
-        if (R->skipping && n > 0) {
-            uint8_t *from = R->buf + R->have, *nl = memchr(from, '\n', (size_t)n);
-            if (nl == NULL) continue;
-            n = (ssize_t)(from + n - nl);
-            memmove(from, nl, (size_t)n);
-            R->skipping = 0;
-        }
-        R->have += (size_t)n;
-        int last = n == 0;
-        size_t used = R->have;
-        if (!last)
-            while (used > 0 && R->buf[used - 1] != '\n') used--;
-        hw_counts_clear(K);
-        res = hw_feed(K, R->buf, used, R->lineno) < 0 ? NULL : hw_detach(K, last);
-        if (res == NULL) {
-            R->nomem = 1;
-            break;
-        }
-        R->lineno += K->lines;
-        res->used = (int64_t)used;
-        size_t rest = R->have - used;
-        if (rest > HW_MAX_LINE + 2) {
-            rest = HW_MAX_LINE + 2;
-            R->skipping = 1;
-        }
-        memmove(R->buf, R->buf + used, rest);
-        R->have = rest;
-        reader_push(R, res);
-        if (last) break;
-    }
-    pthread_mutex_lock(&R->mu);
-    R->done = 1;
-    pthread_cond_broadcast(&R->cv);
-    pthread_mutex_unlock(&R->mu);
-    return NULL;
-}
-
-/* Stops and joins the thread (between two blocks), dropping what it queued. */
 static void reader_stop(KernelObject *self) {
-    hw_reader *R = &self->rd;
-    if (!R->running) return;
-    pthread_mutex_lock(&R->mu);
-    R->stop = 1;
-    pthread_cond_broadcast(&R->cv);
-    pthread_mutex_unlock(&R->mu);
-    Py_BEGIN_ALLOW_THREADS pthread_join(R->thread, NULL);
+    if (!self->reading) return;
+    self->chunks = (long long)self->rd.n_chunks;
+    self->guessed = (long long)self->rd.guessed;
+    self->redone = (long long)self->rd.redone;
+    Py_BEGIN_ALLOW_THREADS hw_reader_free(&self->rd);
     Py_END_ALLOW_THREADS
-    R->running = 0;
-    while (R->head) {
-        hw_result *next = R->head->next;
-        hw_result_free(NULL, R->head);
-        R->head = next;
-    }
-    R->tail = NULL;
-    R->queued = 0;
-    free(R->buf);
-    R->buf = NULL;
-    pthread_cond_destroy(&R->cv);
-    pthread_mutex_destroy(&R->mu);
+    self->reading = 0;
     self->busy = 0;
 }
 
 static PyObject *Kernel_start(KernelObject *self, PyObject *args) {
-    int fd, skipping;
-    long long offset, first_lineno;
+    int fd, skipping, workers;
+    long long offset, first_lineno, chunk;
     Py_ssize_t block;
     Py_buffer head;
     if (check_ready(self) < 0) return NULL;
-    if (!PyArg_ParseTuple(args, "iLy*Lnp", &fd, &offset, &head, &first_lineno, &block, &skipping))
+    if (!PyArg_ParseTuple(args, "iLy*LnpiL", &fd, &offset, &head, &first_lineno, &block,
+                          &skipping, &workers, &chunk))
         return NULL;
-    hw_reader *R = &self->rd;
-    if (block < 1 || block > (1 << 30) || offset < 0 || head.len > HW_MAX_LINE + 2) {
+    hw_kernel *K = &self->k;
+    const char *bad = NULL;
+    if (block < 1 || block > (1 << 30) || offset < 0 || head.len > HW_MAX_LINE + 2 || chunk < 1)
+        bad = "Kernel.start: bad block, offset, head or chunk";
+    else if (K->ivs_n || K->secs_n)
+        bad = "Kernel.start with counts not handed over";
+    if (bad) {
         PyBuffer_Release(&head);
-        PyErr_SetString(PyExc_ValueError, "Kernel.start: bad block, offset or head");
+        PyErr_SetString(bad[7] == ':' ? PyExc_ValueError : PyExc_RuntimeError, bad);
         return NULL;
     }
-    memset(R, 0, sizeof *R);
-    R->buf = malloc((size_t)block + HW_MAX_LINE + 2);
-    if (R->buf == NULL) {
-        PyBuffer_Release(&head);
-        return PyErr_NoMemory();
-    }
-    memcpy(R->buf, head.buf, (size_t)head.len);
-    R->have = (size_t)head.len;
-    PyBuffer_Release(&head);
-    R->fd = fd;
-    R->offset = offset;
-    R->lineno = first_lineno;
-    R->block = (size_t)block;
-    R->skipping = skipping;
-    pthread_mutex_init(&R->mu, NULL);
-    pthread_cond_init(&R->cv, NULL);
+    hw_time first;
+    hw_time_get(K, &first);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = hw_reader_start(&self->rd, K, &first, fd, offset, head.buf,
+                                                (size_t)head.len, first_lineno, (size_t)block,
+                                                skipping, workers, chunk);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&head);
+    if (rc < 0) return PyErr_SetFromErrno(PyExc_OSError);
+    self->reading = 1;
     self->busy = 1;
-    if (pthread_create(&R->thread, NULL, reader_main, self) != 0) {
-        pthread_cond_destroy(&R->cv);
-        pthread_mutex_destroy(&R->mu);
-        free(R->buf);
-        R->buf = NULL;
-        self->busy = 0;
-        PyErr_SetString(PyExc_RuntimeError, "Kernel.start: cannot start a thread");
-        return NULL;
-    }
-    R->running = 1;
+    self->pending_error = 0;
     Py_RETURN_NONE;
 }
 
 static PyObject *Kernel_next(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
-    hw_reader *R = &self->rd;
-    if (!R->running) Py_RETURN_NONE;
-    hw_result *res;
-    Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&R->mu);
-    while (R->head == NULL && !R->done) pthread_cond_wait(&R->cv, &R->mu);
-    res = R->head;
-    if (res) {
-        R->head = res->next;
-        if (R->head == NULL) R->tail = NULL;
-        R->queued--;
-        pthread_cond_broadcast(&R->cv);
+    if (self->pending_error) {
+        errno = self->pending_error;
+        self->pending_error = 0;
+        reader_stop(self);
+        return PyErr_SetFromErrno(PyExc_OSError);
     }
-    pthread_mutex_unlock(&R->mu);
+    if (!self->reading) Py_RETURN_NONE;
+    hw_result *res;
+    int nomem;
+    Py_BEGIN_ALLOW_THREADS res = hw_reader_next(&self->rd, &nomem);
     Py_END_ALLOW_THREADS
     if (res == NULL) {
-        int nomem = R->nomem;
         reader_stop(self);
         if (nomem) return PyErr_NoMemory();
         Py_RETURN_NONE;
     }
-    if (res->error) {
-        int err = res->error;
-        hw_result_free(NULL, res);
-        reader_stop(self);
-        errno = err;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    /* The thread owns the kernel's pool: these intervals are freed, not recycled. */
+    /* A read error comes with what was read before it: that first, then the error. */
+    if (res->error) self->pending_error = res->error;
+    /* The workers own their kernels' pools: these intervals are freed, not recycled. */
     PyObject *out = result_to_python(res);
-    int last = res->last;
     hw_result_free(NULL, res);
-    if (last) reader_stop(self);
     return out;
+}
+
+static PyObject *Kernel_chunks(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
+    return Py_BuildValue("(LLL)", self->chunks, self->guessed, self->redone);
 }
 
 static PyObject *Kernel_stop(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
     reader_stop(self);
+    self->pending_error = 0;
     Py_RETURN_NONE;
 }
 #endif
@@ -452,10 +326,13 @@ static PyMethodDef Kernel_methods[] = {
     {"feed", (PyCFunction)Kernel_feed, METH_VARARGS, "feed(data, first_lineno, last, all)"},
 #ifdef HW_THREADS
     {"start", (PyCFunction)Kernel_start, METH_VARARGS,
-     "start(fd, offset, head, first_lineno, block, skipping): read a regular file in a thread"},
+     "start(fd, offset, head, first_lineno, block, skipping, workers, chunk): read a regular "
+     "file with worker threads"},
     {"next", (PyCFunction)Kernel_next, METH_NOARGS,
-     "next(): the next result of the thread started by start(), or None at the end"},
-    {"stop", (PyCFunction)Kernel_stop, METH_NOARGS, "stop(): stop the thread, if any"},
+     "next(): the next result of the file started by start(), in order, or None at the end"},
+    {"stop", (PyCFunction)Kernel_stop, METH_NOARGS, "stop(): stop the threads, if any"},
+    {"chunks", (PyCFunction)Kernel_chunks, METH_NOARGS,
+     "chunks(): (chunks, started from a guess, guesses found wrong) of the last file read"},
 #endif
     {NULL, NULL, 0, NULL},
 };

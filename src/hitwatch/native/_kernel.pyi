@@ -44,9 +44,19 @@ class Kernel:
     def feed(
         self, data: bytes | bytearray | memoryview, first_lineno: int, last: bool, all: bool, /
     ) -> Fed: ...
-    # Not on Windows (no threads there): read a regular file in a thread.
+    # Not on Windows (no threads there): read a regular file with worker threads.
     def start(
-        self, fd: int, offset: int, head: bytes, first_lineno: int, block: int, skipping: bool, /
+        self,
+        fd: int,
+        offset: int,
+        head: bytes,
+        first_lineno: int,
+        block: int,
+        skipping: bool,
+        workers: int,
+        chunk: int,
+        /,
     ) -> None: ...
     def next(self) -> Fed | None: ...
     def stop(self) -> None: ...
+    def chunks(self) -> tuple[int, int, int]: ...
