@@ -56,13 +56,57 @@ typedef struct {
 
 /* ------------------------------------------------------------ parsing */
 
-/* memchr for the short spans inside a line: a call costs more than the scan. */
-static inline const uint8_t *hw_find(const uint8_t *p, const uint8_t *end, uint8_t c) {
-    while (p < end) {
-        if (*p == c) return p;
-        p++;
+/* Searching the short spans inside a line (a field, a request): a libc memchr
+ * call costs more than the scan. With SSE2 (every x86-64) 16 bytes are
+ * compared at once; a load may read bytes of [lo, hi) outside the span [p, end),
+ * whose bits are then masked off, so that a span shorter than 16 bytes still
+ * takes one load whenever the readable region around it holds 16 bytes.
+ * HW_NO_SIMD forces the byte loops, so that they can be tested on x86 too. */
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__)) && !defined(HW_NO_SIMD)
+#define HW_SIMD 1
+#include <emmintrin.h>
+
+/* Bit i set when x[i] is c1 or c2, for the 16 bytes at x. */
+static inline unsigned hw_eq16(const uint8_t *x, uint8_t c1, uint8_t c2) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)x);
+    __m128i e = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)c1)),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8((char)c2)));
+    return (unsigned)_mm_movemask_epi8(e);
+}
+#else
+#define HW_SIMD 0
+#endif
+
+/* The first byte of [p, end) that is c1 or c2, or NULL; lo <= p <= end <= hi,
+ * and all of [lo, hi) may be read. */
+static inline const uint8_t *hw_find2(const uint8_t *lo, const uint8_t *p, const uint8_t *end,
+                                      const uint8_t *hi, uint8_t c1, uint8_t c2) {
+#if HW_SIMD
+    if (hi - lo >= 16) {
+        while (p < end) {
+            /* Near hi, the 16 bytes that end at hi, shifted so that bit 0 is p. */
+            const uint8_t *x = hi - p >= 16 ? p : hi - 16;
+            unsigned m = hw_eq16(x, c1, c2) >> (p - x);
+            size_t left = (size_t)(end - p);
+            if (left < 16) m &= (1u << left) - 1;
+            if (m) return p + __builtin_ctz(m);
+            if (left <= 16) return NULL;
+            p += 16;
+        }
+        return NULL;
     }
+#else
+    (void)lo;
+    (void)hi;
+#endif
+    for (; p < end; p++)
+        if (*p == c1 || *p == c2) return p;
     return NULL;
+}
+
+static inline const uint8_t *hw_find(const uint8_t *lo, const uint8_t *p, const uint8_t *end,
+                                     const uint8_t *hi, uint8_t c) {
+    return hw_find2(lo, p, end, hi, c, c);
 }
 
 static inline int hw_digit(uint8_t c) { return c >= '0' && c <= '9'; }
@@ -106,56 +150,82 @@ static int64_t hw_days_from_civil(int64_t y, int64_t m, int64_t d) {
     return era * 146097 + doe - 719468;
 }
 
-static const char HW_MONTHS[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 static const int HW_DAYS[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 #define HW_D2(p) (((p)[0] - '0') * 10 + ((p)[1] - '0'))
+#define HW_NO_BASE INT64_MIN
 
-/* clf.parse_time: `10/Oct/2000:13:55:36 -0700` -> Unix seconds, or -1. */
-static int64_t hw_parse_time(const uint8_t *s, size_t n) {
-    if (n != 26) return -1;
-    static const int digits[] = {0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 22, 23, 24, 25};
+/* The month of `Jan`..`Dec` (exact case), else 0. */
+static inline int hw_month(const uint8_t *s) {
+    switch (((uint32_t)s[0] << 16) | ((uint32_t)s[1] << 8) | s[2]) {
+    case 0x4a616e: return 1;  /* Jan */
+    case 0x466562: return 2;  /* Feb */
+    case 0x4d6172: return 3;  /* Mar */
+    case 0x417072: return 4;  /* Apr */
+    case 0x4d6179: return 5;  /* May */
+    case 0x4a756e: return 6;  /* Jun */
+    case 0x4a756c: return 7;  /* Jul */
+    case 0x417567: return 8;  /* Aug */
+    case 0x536570: return 9;  /* Sep */
+    case 0x4f6374: return 10; /* Oct */
+    case 0x4e6f76: return 11; /* Nov */
+    case 0x446563: return 12; /* Dec */
+    default: return 0;
+    }
+}
+
+/* clf.parse_time in two steps, so that a cache can keep the first per minute:
+ * hw_stamp_base checks every field of a 26-byte stamp but the seconds
+ * (s[18..19]) and returns its Unix time at second 0, before the range check
+ * (HW_NO_BASE when invalid); hw_stamp_ts adds the seconds. All of
+ * parse_time's conditions must hold, so checking them in two groups gives
+ * the same answer. */
+static int64_t hw_stamp_base(const uint8_t *s) {
+    static const int digits[] = {0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 22, 23, 24, 25};
     for (size_t i = 0; i < sizeof digits / sizeof digits[0]; i++)
-        if (!hw_digit(s[digits[i]])) return -1;
+        if (!hw_digit(s[digits[i]])) return HW_NO_BASE;
     if (s[2] != '/' || s[6] != '/' || s[11] != ':' || s[14] != ':' || s[17] != ':' || s[20] != ' ')
-        return -1;
-    if (s[21] != '+' && s[21] != '-') return -1;
-    if (!(s[3] >= 'A' && s[3] <= 'Z') || !(s[4] >= 'a' && s[4] <= 'z') ||
-        !(s[5] >= 'a' && s[5] <= 'z'))
-        return -1;
-    int month = 0;
-    for (int i = 0; i < 12; i++)
-        if (memcmp(s + 3, HW_MONTHS[i], 3) == 0) {
-            month = i + 1;
-            break;
-        }
+        return HW_NO_BASE;
+    if (s[21] != '+' && s[21] != '-') return HW_NO_BASE;
+    int month = hw_month(s + 3);
     int64_t d = HW_D2(s), y = HW_D2(s + 7) * 100 + HW_D2(s + 9);
-    int64_t h = HW_D2(s + 12), mi = HW_D2(s + 15), sec = HW_D2(s + 18);
+    int64_t h = HW_D2(s + 12), mi = HW_D2(s + 15);
     int64_t oh = HW_D2(s + 22), om = HW_D2(s + 24);
-    if (!month || d < 1 || d > HW_DAYS[month] || h > 23 || mi > 59 || sec > 59) return -1;
-    if (month == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) return -1;
-    if (oh > 23 || om > 59 || y < 1970) return -1;
+    if (!month || d < 1 || d > HW_DAYS[month] || h > 23 || mi > 59) return HW_NO_BASE;
+    if (month == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return HW_NO_BASE;
+    if (oh > 23 || om > 59 || y < 1970) return HW_NO_BASE;
     int64_t offset = (oh * 3600 + om * 60) * (s[21] == '-' ? -1 : 1);
-    int64_t ts = hw_days_from_civil(y, month, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
+    return hw_days_from_civil(y, month, d) * 86400 + h * 3600 + mi * 60 - offset;
+}
+
+static inline int64_t hw_stamp_ts(int64_t base, const uint8_t *s) {
+    if (base == HW_NO_BASE || !hw_digit(s[18]) || !hw_digit(s[19])) return -1;
+    int64_t sec = HW_D2(s + 18);
+    if (sec > 59) return -1;
+    int64_t ts = base + sec;
     return ts >= 0 && ts <= HW_MAX_TS ? ts : -1;
 }
 
-/* section_of on bytes (the target is never percent-decoded). */
-static void hw_section_of(const uint8_t *t, size_t n, hw_rec *r) {
+/* clf.parse_time: `10/Oct/2000:13:55:36 -0700` -> Unix seconds, or -1. */
+static inline int64_t hw_parse_time(const uint8_t *s, size_t n) {
+    return n == 26 ? hw_stamp_ts(hw_stamp_base(s), s) : -1;
+}
+
+/* section_of on bytes (the target is never percent-decoded). [lo, hi) is
+ * readable around [t, t + n). */
+static void hw_section_of(const uint8_t *lo, const uint8_t *t, size_t n, const uint8_t *hi,
+                          hw_rec *r) {
     /* Query and fragment first: the authority ends at `?` or `#` too. */
-    for (size_t i = 0; i < n; i++)
-        if (t[i] == '?' || t[i] == '#') {
-            n = i;
-            break;
-        }
+    const uint8_t *cut = hw_find2(lo, t, t + n, hi, '?', '#');
+    if (cut != NULL) n = (size_t)(cut - t);
     if (n > 0 && hw_alpha(t[0])) {
         size_t j = 1;
         while (j < n && (hw_alpha(t[j]) || hw_digit(t[j]) || t[j] == '+' || t[j] == '.' ||
                          t[j] == '-'))
             j++;
         if (j + 3 <= n && t[j] == ':' && t[j + 1] == '/' && t[j + 2] == '/') {
-            const uint8_t *slash = hw_find(t + j + 3, t + n, '/');
+            const uint8_t *slash = hw_find(lo, t + j + 3, t + n, hi, '/');
             if (slash == NULL) {
                 n = 0;
             } else {
@@ -169,7 +239,7 @@ static void hw_section_of(const uint8_t *t, size_t n, hw_rec *r) {
         r->section_len = HW_OTHER_LEN;
         return;
     }
-    const uint8_t *end = hw_find(t + 1, t + n, '/');
+    const uint8_t *end = hw_find(lo, t + 1, t + n, hi, '/');
     r->section = t;
     if (end == NULL)
         r->section_len = n;
@@ -177,20 +247,23 @@ static void hw_section_of(const uint8_t *t, size_t n, hw_rec *r) {
         r->section_len = end > t + 1 ? (size_t)(end - t) : 1;
 }
 
-/* request_parts: split on single spaces; 2 or 3 parts with a non-empty first. */
-static void hw_request(const uint8_t *q, size_t n, hw_rec *r) {
-    const uint8_t *s1 = hw_find(q, q + n, ' ');
+/* request_parts: split on single spaces; 2 or 3 parts with a non-empty first.
+ * [lo, hi) is readable around [q, q + n). */
+static void hw_request(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
+                       hw_rec *r) {
+    const uint8_t *end = q + n;
+    const uint8_t *s1 = hw_find(lo, q, end, hi, ' ');
     if (s1 == NULL || s1 == q) goto other;
-    const uint8_t *rest = s1 + 1, *end = q + n;
-    const uint8_t *s2 = hw_find(rest, end, ' ');
+    const uint8_t *rest = s1 + 1;
+    const uint8_t *s2 = hw_find(lo, rest, end, hi, ' ');
     const uint8_t *tend = end;
     if (s2 != NULL) {
-        if (hw_find(s2 + 1, end, ' ') != NULL) goto other;
+        if (hw_find(lo, s2 + 1, end, hi, ' ') != NULL) goto other;
         tend = s2;
     }
     r->method = q;
     r->method_len = (size_t)(s1 - q);
-    hw_section_of(rest, (size_t)(tend - rest), r);
+    hw_section_of(lo, rest, (size_t)(tend - rest), hi, r);
     return;
 other:
     r->method = r->section = HW_OTHER;
@@ -210,6 +283,7 @@ static size_t hw_unescape(const uint8_t *s, size_t n, uint8_t *out) {
 /* CsvFormat.parse_line on bytes. `scratch` holds >= 2 * n bytes. */
 static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
                         int64_t *nfields) {
+    const uint8_t *end = p + n;
     const uint8_t *fs[7];
     size_t fl[7];
     int fe[7];
@@ -221,7 +295,7 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
             int esc = 0;
             size_t stop;
             for (;;) {
-                const uint8_t *q = hw_find(p + i, p + n, '"');
+                const uint8_t *q = hw_find(p, p + i, end, end, '"');
                 if (q == NULL) return HW_CSV_QUOTING;
                 size_t at = (size_t)(q - p);
                 if (at + 1 < n && p[at + 1] == '"') {
@@ -243,7 +317,7 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
             if (p[i] != ',') return HW_CSV_QUOTING;
             i++;
         } else {
-            const uint8_t *c = hw_find(p + i, p + n, ',');
+            const uint8_t *c = hw_find(p, p + i, end, end, ',');
             size_t stop = c == NULL ? n : (size_t)(c - p);
             if (count < 7) {
                 fs[count] = p + i;
@@ -279,79 +353,96 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
     }
     if (fe[4]) {
         size_t len = hw_unescape(fs[4], fl[4], scratch);
-        hw_request(scratch, len, r);
+        hw_request(scratch, scratch, len, scratch + len, r);
     } else {
-        hw_request(fs[4], fl[4], r);
+        hw_request(p, fs[4], fl[4], end, r);
     }
     return HW_OK;
 }
 
-/* ClfFormat.parse_line on bytes: the _LINE regex, then the field checks. */
-static inline int hw_eq26(const uint8_t *a, const uint8_t *b) {
-    uint64_t x[4], y[4];
-    memcpy(x, a, 24);
-    memcpy(y, b, 24);
-    return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && a[24] == b[24] && a[25] == b[25];
-}
-
+/* The last 26-byte timestamp seen and its time at second 0 (hw_stamp_base).
+ * Its bytes never hold a `]`: only a whole [^\]]* match is stored. */
 typedef struct {
     uint8_t stamp[26];
-    int64_t ts; /* -2: empty */
+    int64_t ts; /* -2: empty (hw_init); else any other value */
+    int64_t base;
 } hw_stamp_cache;
 
+static inline uint64_t hw_load64(const uint8_t *s) {
+    uint64_t v;
+    memcpy(&v, s, 8);
+    return v;
+}
+
+/* a and b agree but maybe on the seconds (bytes 18 and 19). */
+static inline int hw_same_minute(const uint8_t *a, const uint8_t *b) {
+    /* Bytes 18..25 with 18 and 19 cleared, whatever the byte order. */
+    static const uint8_t keep[8] = {0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    uint64_t mask = hw_load64(keep);
+    return hw_load64(a) == hw_load64(b) && hw_load64(a + 8) == hw_load64(b + 8) &&
+           hw_load64(a + 10) == hw_load64(b + 10) &&
+           ((hw_load64(a + 18) ^ hw_load64(b + 18)) & mask) == 0;
+}
+
+/* ClfFormat.parse_line on bytes: the _LINE regex, then the field checks. */
 static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *cache) {
     const uint8_t *end = p + n;
     /* ([^ ]+) [^ ]+ [^ ]+ \[ */
     const uint8_t *a = p, *sp;
-    sp = hw_find(a, end, ' ');
+    sp = hw_find(p, a, end, end, ' ');
     if (sp == NULL || sp == a) return HW_NOT_CLF;
     const uint8_t *host = a;
     size_t host_len = (size_t)(sp - a);
     for (int f = 0; f < 2; f++) {
         a = sp + 1;
-        sp = hw_find(a, end, ' ');
+        sp = hw_find(p, a, end, end, ' ');
         if (sp == NULL || sp == a) return HW_NOT_CLF;
     }
     if (sp + 1 >= end || sp[1] != '[') return HW_NOT_CLF;
     const uint8_t *stamp = sp + 2;
-    const uint8_t *close = hw_find(stamp, end, ']');
-    if (close == NULL || end - close < 3 || close[1] != ' ' || close[2] != '"') return HW_NOT_CLF;
+    const uint8_t *close;
+    int64_t ts;
+    /* Most stamps share their minute with the previous one. The cached stamp
+     * has no `]`, so one that matches it and has `]` right after is a whole
+     * [^\]]* match, with no search. */
+    if (end - stamp > 26 && stamp[26] == ']' && cache->ts != -2 && stamp[18] != ']' &&
+        stamp[19] != ']' && hw_same_minute(stamp, cache->stamp)) {
+        close = stamp + 26;
+        ts = hw_stamp_ts(cache->base, stamp);
+    } else {
+        close = hw_find(p, stamp, end, end, ']');
+        if (close == NULL) return HW_NOT_CLF;
+        if (close - stamp == 26) {
+            memcpy(cache->stamp, stamp, 26);
+            cache->base = hw_stamp_base(stamp);
+            cache->ts = 0;
+            ts = hw_stamp_ts(cache->base, stamp);
+        } else {
+            ts = -1;
+        }
+    }
+    if (end - close < 3 || close[1] != ' ' || close[2] != '"') return HW_NOT_CLF;
     /* "([^"\\]*(?:\\.[^"\\]*)*)" */
     const uint8_t *req = close + 3, *q = req;
     for (;;) {
-        if (q >= end) return HW_NOT_CLF;
-        uint8_t c = *q;
-        if (c == '"') break;
-        if (c == '\\') {
-            if (q + 1 >= end) return HW_NOT_CLF;
-            q += 2;
-        } else {
-            q++;
-        }
+        q = hw_find2(p, q, end, end, '"', '\\');
+        if (q == NULL) return HW_NOT_CLF;
+        if (*q == '"') break;
+        if (end - q < 2) return HW_NOT_CLF;
+        q += 2; /* the escaped byte, whatever it is */
     }
     const uint8_t *req_end = q;
     /* ' ([^ ]+) ([^ ]+)(?= |\Z)' */
-    if (q + 1 >= end || q[1] != ' ') return HW_NOT_CLF;
+    if (end - q < 2 || q[1] != ' ') return HW_NOT_CLF;
     const uint8_t *status = q + 2;
-    sp = hw_find(status, end, ' ');
+    sp = hw_find(p, status, end, end, ' ');
     if (sp == NULL || sp == status) return HW_NOT_CLF;
     size_t status_len = (size_t)(sp - status);
     const uint8_t *size = sp + 1;
-    const uint8_t *size_end = hw_find(size, end, ' ');
+    const uint8_t *size_end = hw_find(p, size, end, end, ' ');
     if (size_end == NULL) size_end = end;
     if (size_end == size) return HW_NOT_CLF;
 
-    int64_t ts;
-    size_t stamp_len = (size_t)(close - stamp);
-    if (stamp_len == 26 && cache->ts != -2 && hw_eq26(cache->stamp, stamp)) {
-        ts = cache->ts;
-    } else {
-        ts = hw_parse_time(stamp, stamp_len);
-        if (stamp_len == 26) {
-            memcpy(cache->stamp, stamp, 26);
-            cache->ts = ts;
-        }
-    }
     if (ts < 0) return HW_BAD_TIMESTAMP;
     int cls = hw_status_class(status, status_len);
     if (!cls) return HW_BAD_STATUS;
@@ -362,7 +453,7 @@ static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *c
     r->nbytes = nbytes;
     r->host = host;
     r->host_len = host_len;
-    hw_request(req, (size_t)(req_end - req), r);
+    hw_request(p, req, (size_t)(req_end - req), end, r);
     return HW_OK;
 }
 
