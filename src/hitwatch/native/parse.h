@@ -58,35 +58,65 @@ typedef struct {
 
 /* Searching the short spans inside a line (a field, a request): a libc memchr
  * call costs more than the scan. With SSE2 (every x86-64) 16 bytes are
- * compared at once; a load may read bytes of [lo, hi) outside the span [p, end),
- * whose bits are then masked off, so that a span shorter than 16 bytes still
- * takes one load whenever the readable region around it holds 16 bytes.
- * HW_NO_SIMD forces the byte loops, so that they can be tested on x86 too. */
+ * compared at once. A load may take bytes of the readable region [lo, hi)
+ * outside the span, whose bits are then dropped: near the end, the 16 bytes
+ * that end at hi are read instead, so that one load still does when fewer
+ * than 16 bytes are left. HW_NO_SIMD forces the byte loops (and the digit
+ * loops below), so that they can be tested on x86 too. */
 #if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__)) && !defined(HW_NO_SIMD)
 #define HW_SIMD 1
 #include <emmintrin.h>
 
-/* Bit i set when x[i] is c1 or c2, for the 16 bytes at x. */
-static inline unsigned hw_eq16(const uint8_t *x, uint8_t c1, uint8_t c2) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)x);
-    __m128i e = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)c1)),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8((char)c2)));
-    return (unsigned)_mm_movemask_epi8(e);
+static inline __m128i hw_load16(const uint8_t *x) {
+    return _mm_loadu_si128((const __m128i *)(const void *)x);
+}
+
+/* Bit i set when byte i of v is c. */
+static inline unsigned hw_eq(__m128i v, uint8_t c) {
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)c)));
+}
+
+/* The 16 bytes at y, or when fewer are left before hi, the 16 that end at hi
+ * with *shift set to how far y is into them (hi - lo >= 16, y <= hi). */
+static inline __m128i hw_load16_at(const uint8_t *y, const uint8_t *hi, unsigned *shift) {
+    const uint8_t *x = hi - y >= 16 ? y : hi - 16;
+    *shift = (unsigned)(y - x);
+    return hw_load16(x);
 }
 #else
 #define HW_SIMD 0
 #endif
 
-/* The first byte of [p, end) that is c1 or c2, or NULL; lo <= p <= end <= hi,
- * and all of [lo, hi) may be read. */
+/* The first c in [p, end), or NULL; [lo, end) may be read. */
+static inline const uint8_t *hw_find_end(const uint8_t *lo, const uint8_t *p, const uint8_t *end,
+                                         uint8_t c) {
+#if HW_SIMD
+    for (; end - p >= 16; p += 16) {
+        unsigned m = hw_eq(hw_load16(p), c);
+        if (m) return p + __builtin_ctz(m);
+    }
+    if (end - lo >= 16) {
+        unsigned m = hw_eq(hw_load16(end - 16), c) >> (16 - (end - p));
+        return m ? p + __builtin_ctz(m) : NULL;
+    }
+#else
+    (void)lo;
+#endif
+    for (; p < end; p++)
+        if (*p == c) return p;
+    return NULL;
+}
+
+/* The first byte of [p, end) that is c1 or c2, or NULL; [lo, hi) may be read
+ * (lo <= p <= end <= hi). */
 static inline const uint8_t *hw_find2(const uint8_t *lo, const uint8_t *p, const uint8_t *end,
                                       const uint8_t *hi, uint8_t c1, uint8_t c2) {
 #if HW_SIMD
     if (hi - lo >= 16) {
         while (p < end) {
-            /* Near hi, the 16 bytes that end at hi, shifted so that bit 0 is p. */
-            const uint8_t *x = hi - p >= 16 ? p : hi - 16;
-            unsigned m = hw_eq16(x, c1, c2) >> (p - x);
+            unsigned shift;
+            __m128i v = hw_load16_at(p, hi, &shift);
+            unsigned m = (hw_eq(v, c1) | hw_eq(v, c2)) >> shift;
             size_t left = (size_t)(end - p);
             if (left < 16) m &= (1u << left) - 1;
             if (m) return p + __builtin_ctz(m);
@@ -112,16 +142,62 @@ static inline const uint8_t *hw_find(const uint8_t *lo, const uint8_t *p, const 
 static inline int hw_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 static inline int hw_alpha(uint8_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 
-/* parse_bytes: "-" is 0; 1-15 ASCII digits; else -1. */
-static inline int64_t hw_parse_size(const uint8_t *s, size_t n) {
-    if (n == 1 && s[0] == '-') return 0;
-    if (n == 0 || n > 15) return -1;
+static inline uint64_t hw_load64(const uint8_t *s) {
+    uint64_t v;
+    memcpy(&v, s, 8);
+    return v;
+}
+
+/* Digits eight at a time: the loop below is a chain of a multiply and an add
+ * per digit. Little-endian only (the first digit must be the low byte). */
+#if !defined(HW_NO_SIMD) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HW_SWAR 1
+#define HW_ONES(b) (0x0101010101010101ULL * (b))
+
+/* s[0..n) as a number when its 1 <= n <= 8 bytes are all digits, else -1.
+ * Reads the 8 bytes that end at s + n, so s + n - 8 must be readable. */
+static inline int64_t hw_digits8(const uint8_t *s, size_t n) {
+    uint64_t x = hw_load64(s + n - 8);
+    uint64_t keep = ~0ULL << (8 * (8 - n)); /* the field; the bytes before it become '0' */
+    x = (x & keep) | (HW_ONES('0') & ~keep);
+    if ((x & HW_ONES(0xf0)) != HW_ONES(0x30) || ((x + HW_ONES(6)) & HW_ONES(0xf0)) != HW_ONES(0x30))
+        return -1;
+    x -= HW_ONES('0');
+    x = x * 10 + (x >> 8); /* pairs of digits in bytes 0, 2, 4, 6 */
+    x = (((x & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32))) +
+         (((x >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32)))) >> 32;
+    return (int64_t)x;
+}
+#else
+#define HW_SWAR 0
+#endif
+
+/* s[0..n) as a number when its 1 <= n <= 16 bytes are all digits, else -1;
+ * lo <= s is the start of the readable bytes. */
+static inline int64_t hw_digits(const uint8_t *lo, const uint8_t *s, size_t n) {
+#if HW_SWAR
+    size_t before = (size_t)(s - lo) + n;
+    if (n <= 8 && before >= 8) return hw_digits8(s, n);
+    if (n > 8 && before >= 16) {
+        int64_t h = hw_digits8(s, n - 8), l = hw_digits8(s + n - 8, 8);
+        return h < 0 || l < 0 ? -1 : h * 100000000 + l;
+    }
+#else
+    (void)lo;
+#endif
     int64_t v = 0;
     for (size_t i = 0; i < n; i++) {
         if (!hw_digit(s[i])) return -1;
         v = v * 10 + (s[i] - '0');
     }
     return v;
+}
+
+/* parse_bytes: "-" is 0; 1-15 ASCII digits; else -1. */
+static inline int64_t hw_parse_size(const uint8_t *lo, const uint8_t *s, size_t n) {
+    if (n == 1 && s[0] == '-') return 0;
+    if (n == 0 || n > 15) return -1;
+    return hw_digits(lo, s, n);
 }
 
 /* STATUS_CLASS: exactly [1-5][0-9][0-9]; returns the class or 0. */
@@ -131,13 +207,9 @@ static inline int hw_status_class(const uint8_t *s, size_t n) {
 }
 
 /* csv.parse_ts: 1-12 ASCII digits, <= MAX_TS; else -1. */
-static inline int64_t hw_parse_epoch(const uint8_t *s, size_t n) {
+static inline int64_t hw_parse_epoch(const uint8_t *lo, const uint8_t *s, size_t n) {
     if (n == 0 || n > 12) return -1;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!hw_digit(s[i])) return -1;
-        v = v * 10 + (s[i] - '0');
-    }
+    int64_t v = hw_digits(lo, s, n);
     return v <= HW_MAX_TS ? v : -1;
 }
 
@@ -270,6 +342,81 @@ other:
     r->method_len = r->section_len = HW_OTHER_LEN;
 }
 
+#if HW_SIMD
+/* A request of at most HW_RBITS bytes as bits (bit i: byte i of the request):
+ * spaces, `?` or `#`, `/`. With them, request_parts and section_of take no
+ * search, only bit operations. */
+#define HW_RBITS 63
+
+typedef struct {
+    uint64_t sp, qh, sl;
+} hw_rbits;
+
+/* Adds the bits of the 16 bytes at q + k (k < 64; hi - lo >= 16, q + k < hi);
+ * returns the bits of `"` or `\`. */
+static inline unsigned hw_rbits_add(hw_rbits *b, const uint8_t *q, size_t k, const uint8_t *hi) {
+    unsigned shift;
+    __m128i v = hw_load16_at(q + k, hi, &shift);
+    b->sp |= (uint64_t)(hw_eq(v, ' ') >> shift) << k;
+    b->qh |= (uint64_t)((hw_eq(v, '?') | hw_eq(v, '#')) >> shift) << k;
+    b->sl |= (uint64_t)(hw_eq(v, '/') >> shift) << k;
+    return (hw_eq(v, '"') | hw_eq(v, '\\')) >> shift;
+}
+
+/* hw_request for [q, q + n), n <= HW_RBITS, from its bits (none at or past n). */
+static void hw_request_bits(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
+                            const hw_rbits *b, hw_rec *r) {
+    uint64_t sp = b->sp;
+    if (sp == 0 || (sp & 1)) goto other; /* one part, or an empty method */
+    size_t s1 = (size_t)__builtin_ctzll(sp), tend = n;
+    uint64_t rest = sp & (sp - 1);
+    if (rest) {
+        if (rest & (rest - 1)) goto other; /* four parts or more */
+        tend = (size_t)__builtin_ctzll(rest);
+    }
+    r->method = q;
+    r->method_len = s1;
+    size_t t = s1 + 1; /* the target is [t, tend) */
+    if (t < tend && hw_alpha(q[t])) {
+        hw_section_of(lo, q + t, tend - t, hi, r); /* maybe a scheme://authority */
+        return;
+    }
+    uint64_t below_t = (1ULL << t) - 1;
+    uint64_t cuts = b->qh & ((1ULL << tend) - 1) & ~below_t;
+    size_t cut = cuts ? (size_t)__builtin_ctzll(cuts) : tend;
+    if (cut == t || q[t] != '/') {
+        r->section = HW_OTHER;
+        r->section_len = HW_OTHER_LEN;
+        return;
+    }
+    uint64_t slashes = b->sl & ((1ULL << cut) - 1) & ~((below_t << 1) | 1);
+    r->section = q + t;
+    r->section_len = (slashes ? (size_t)__builtin_ctzll(slashes) : cut) - t;
+    return;
+other:
+    r->method = r->section = HW_OTHER;
+    r->method_len = r->section_len = HW_OTHER_LEN;
+}
+#endif
+
+/* The request [q, q + n) of a line whose readable bytes are [lo, hi). */
+static inline void hw_request_in(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
+                                 hw_rec *r) {
+#if HW_SIMD
+    if (n <= HW_RBITS && hi - lo >= 16) {
+        hw_rbits b = {0, 0, 0};
+        for (size_t k = 0; k < n; k += 16) hw_rbits_add(&b, q, k, hi);
+        uint64_t keep = (1ULL << n) - 1;
+        b.sp &= keep;
+        b.qh &= keep;
+        b.sl &= keep;
+        hw_request_bits(lo, q, n, hi, &b, r);
+        return;
+    }
+#endif
+    hw_request(lo, q, n, hi, r);
+}
+
 /* Copies a quoted CSV field's text, turning "" into ", into out. */
 static size_t hw_unescape(const uint8_t *s, size_t n, uint8_t *out) {
     size_t o = 0;
@@ -295,7 +442,7 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
             int esc = 0;
             size_t stop;
             for (;;) {
-                const uint8_t *q = hw_find(p, p + i, end, end, '"');
+                const uint8_t *q = hw_find_end(p, p + i, end, '"');
                 if (q == NULL) return HW_CSV_QUOTING;
                 size_t at = (size_t)(q - p);
                 if (at + 1 < n && p[at + 1] == '"') {
@@ -317,7 +464,7 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
             if (p[i] != ',') return HW_CSV_QUOTING;
             i++;
         } else {
-            const uint8_t *c = hw_find(p, p + i, end, end, ',');
+            const uint8_t *c = hw_find_end(p, p + i, end, ',');
             size_t stop = c == NULL ? n : (size_t)(c - p);
             if (count < 7) {
                 fs[count] = p + i;
@@ -334,11 +481,11 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
         return HW_CSV_FIELDS;
     }
     /* A field holding an escaped quote is never digits. */
-    int64_t ts = fe[3] ? -1 : hw_parse_epoch(fs[3], fl[3]);
+    int64_t ts = fe[3] ? -1 : hw_parse_epoch(p, fs[3], fl[3]);
     if (ts < 0) return HW_BAD_DATE;
     int cls = fe[5] ? 0 : hw_status_class(fs[5], fl[5]);
     if (!cls) return HW_BAD_STATUS;
-    int64_t size = fe[6] ? -1 : hw_parse_size(fs[6], fl[6]);
+    int64_t size = fe[6] ? -1 : hw_parse_size(p, fs[6], fl[6]);
     if (size < 0) return HW_BAD_BYTES;
     r->ts = ts;
     r->cls = cls;
@@ -353,9 +500,9 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
     }
     if (fe[4]) {
         size_t len = hw_unescape(fs[4], fl[4], scratch);
-        hw_request(scratch, scratch, len, scratch + len, r);
+        hw_request_in(scratch, scratch, len, scratch + len, r);
     } else {
-        hw_request(p, fs[4], fl[4], end, r);
+        hw_request_in(p, fs[4], fl[4], end, r);
     }
     return HW_OK;
 }
@@ -367,12 +514,6 @@ typedef struct {
     int64_t ts; /* -2: empty (hw_init); else any other value */
     int64_t base;
 } hw_stamp_cache;
-
-static inline uint64_t hw_load64(const uint8_t *s) {
-    uint64_t v;
-    memcpy(&v, s, 8);
-    return v;
-}
 
 /* a and b agree but maybe on the seconds (bytes 18 and 19). */
 static inline int hw_same_minute(const uint8_t *a, const uint8_t *b) {
@@ -388,17 +529,33 @@ static inline int hw_same_minute(const uint8_t *a, const uint8_t *b) {
 static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *cache) {
     const uint8_t *end = p + n;
     /* ([^ ]+) [^ ]+ [^ ]+ \[ */
-    const uint8_t *a = p, *sp;
-    sp = hw_find(p, a, end, end, ' ');
-    if (sp == NULL || sp == a) return HW_NOT_CLF;
-    const uint8_t *host = a;
-    size_t host_len = (size_t)(sp - a);
-    for (int f = 0; f < 2; f++) {
-        a = sp + 1;
-        sp = hw_find(p, a, end, end, ' ');
-        if (sp == NULL || sp == a) return HW_NOT_CLF;
+    const uint8_t *sp = NULL;
+    size_t host_len = 0;
+#if HW_SIMD
+    /* Host, ident and user mostly fit in the first 16 bytes: one load. */
+    if (n >= 16) {
+        unsigned m1 = hw_eq(hw_load16(p), ' '), m2 = m1 & (m1 - 1), m3 = m2 & (m2 - 1);
+        if (m3) {
+            size_t s1 = (size_t)__builtin_ctz(m1), s2 = (size_t)__builtin_ctz(m2),
+                   s3 = (size_t)__builtin_ctz(m3);
+            if (s1 == 0 || s2 == s1 + 1 || s3 == s2 + 1) return HW_NOT_CLF;
+            host_len = s1;
+            sp = p + s3;
+        }
     }
-    if (sp + 1 >= end || sp[1] != '[') return HW_NOT_CLF;
+#endif
+    if (sp == NULL) {
+        const uint8_t *a = p;
+        sp = hw_find_end(p, a, end, ' ');
+        if (sp == NULL || sp == a) return HW_NOT_CLF;
+        host_len = (size_t)(sp - a);
+        for (int f = 0; f < 2; f++) {
+            a = sp + 1;
+            sp = hw_find_end(p, a, end, ' ');
+            if (sp == NULL || sp == a) return HW_NOT_CLF;
+        }
+    }
+    if (end - sp < 2 || sp[1] != '[') return HW_NOT_CLF;
     const uint8_t *stamp = sp + 2;
     const uint8_t *close;
     int64_t ts;
@@ -410,7 +567,7 @@ static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *c
         close = stamp + 26;
         ts = hw_stamp_ts(cache->base, stamp);
     } else {
-        close = hw_find(p, stamp, end, end, ']');
+        close = hw_find_end(p, stamp, end, ']');
         if (close == NULL) return HW_NOT_CLF;
         if (close - stamp == 26) {
             memcpy(cache->stamp, stamp, 26);
@@ -423,37 +580,65 @@ static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *c
     }
     if (end - close < 3 || close[1] != ' ' || close[2] != '"') return HW_NOT_CLF;
     /* "([^"\\]*(?:\\.[^"\\]*)*)" */
-    const uint8_t *req = close + 3, *q = req;
-    for (;;) {
-        q = hw_find2(p, q, end, end, '"', '\\');
-        if (q == NULL) return HW_NOT_CLF;
-        if (*q == '"') break;
-        if (end - q < 2) return HW_NOT_CLF;
-        q += 2; /* the escaped byte, whatever it is */
+    const uint8_t *req = close + 3, *q = NULL;
+#if HW_SIMD
+    /* A short request without escapes: its end and its bits in one pass. */
+    hw_rbits rb = {0, 0, 0};
+    if (n >= 16) {
+        for (size_t k = 0; k < 64 && k < (size_t)(end - req); k += 16) {
+            unsigned e = hw_rbits_add(&rb, req, k, end);
+            if (e) {
+                size_t len = k + (size_t)__builtin_ctz(e);
+                if (req[len] == '"') q = req + len;
+                break;
+            }
+        }
+    }
+#endif
+    int fast = q != NULL;
+    if (!fast) {
+        for (q = req;;) {
+            q = hw_find2(p, q, end, end, '"', '\\');
+            if (q == NULL) return HW_NOT_CLF;
+            if (*q == '"') break;
+            if (end - q < 2) return HW_NOT_CLF;
+            q += 2; /* the escaped byte, whatever it is */
+        }
     }
     const uint8_t *req_end = q;
     /* ' ([^ ]+) ([^ ]+)(?= |\Z)' */
     if (end - q < 2 || q[1] != ' ') return HW_NOT_CLF;
     const uint8_t *status = q + 2;
-    sp = hw_find(p, status, end, end, ' ');
+    sp = hw_find_end(p, status, end, ' ');
     if (sp == NULL || sp == status) return HW_NOT_CLF;
     size_t status_len = (size_t)(sp - status);
     const uint8_t *size = sp + 1;
-    const uint8_t *size_end = hw_find(p, size, end, end, ' ');
+    const uint8_t *size_end = hw_find_end(p, size, end, ' ');
     if (size_end == NULL) size_end = end;
     if (size_end == size) return HW_NOT_CLF;
 
     if (ts < 0) return HW_BAD_TIMESTAMP;
     int cls = hw_status_class(status, status_len);
     if (!cls) return HW_BAD_STATUS;
-    int64_t nbytes = hw_parse_size(size, (size_t)(size_end - size));
+    int64_t nbytes = hw_parse_size(p, size, (size_t)(size_end - size));
     if (nbytes < 0) return HW_BAD_BYTES;
     r->ts = ts;
     r->cls = cls;
     r->nbytes = nbytes;
-    r->host = host;
+    r->host = p;
     r->host_len = host_len;
-    hw_request(p, req, (size_t)(req_end - req), end, r);
+    size_t len = (size_t)(req_end - req);
+#if HW_SIMD
+    if (fast) {
+        uint64_t keep = (1ULL << len) - 1;
+        rb.sp &= keep;
+        rb.qh &= keep;
+        rb.sl &= keep;
+        hw_request_bits(p, req, len, end, &rb, r);
+        return HW_OK;
+    }
+#endif
+    hw_request_in(p, req, len, end, r);
     return HW_OK;
 }
 
