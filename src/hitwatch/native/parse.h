@@ -502,32 +502,25 @@ static int hw_csv_plain(const uint8_t *p, size_t n, const uint8_t *fs[7], size_t
     }
     if (f != 6) return 0;
     sep[6] = n;
-    size_t start = 0;
-    for (f = 0; f < 7; f++) {
-        size_t stop = sep[f];
-        /* a quote at the start has its pair at the last byte */
+    /* Only the fields that are read; a quote at the start has its pair at the
+     * last byte. */
+    static const uint8_t used[] = {0, 3, 4, 5, 6};
+    for (size_t u = 0; u < sizeof used; u++) {
+        f = used[u];
+        size_t start = f ? sep[f - 1] + 1 : 0, stop = sep[f];
         size_t quoted = start < n && p[start] == '"';
         fs[f] = p + start + quoted;
         fl[f] = stop - start - 2 * quoted;
-        start = stop + 1;
     }
     return 1;
 }
 #endif
 
-/* CsvFormat.parse_line on bytes. `scratch` holds >= 2 * n bytes. */
-static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
+/* split_fields, keeping the first 7 fields (start, length, holds "" or not);
+ * 0, or the reason the line is invalid (`nfields` set for HW_CSV_FIELDS). */
+static inline int hw_csv_split(const uint8_t *p, size_t n, const uint8_t *fs[7], size_t fl[7], int fe[7],
                         int64_t *nfields) {
     const uint8_t *end = p + n;
-    const uint8_t *fs[7];
-    size_t fl[7];
-    int fe[7];
-#if HW_SIMD
-    if (n >= 16 && n <= 128 && hw_csv_plain(p, n, fs, fl)) {
-        memset(fe, 0, sizeof fe);
-        goto fields;
-    }
-#endif
     int64_t count = 0;
     size_t i = 0;
     for (;;) {
@@ -574,9 +567,26 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
         *nfields = count;
         return HW_CSV_FIELDS;
     }
+    return 0;
+}
+
+/* CsvFormat.parse_line on bytes. `scratch` holds >= 2 * n bytes. */
+static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
+                        int64_t *nfields) {
+    const uint8_t *end = p + n;
+    const uint8_t *fs[7];
+    size_t fl[7];
+    int fe[7];
+    int plain = 0;
 #if HW_SIMD
-fields:
+    plain = n >= 16 && n <= 128 && hw_csv_plain(p, n, fs, fl);
 #endif
+    if (plain) {
+        memset(fe, 0, sizeof fe);
+    } else {
+        int reason = hw_csv_split(p, n, fs, fl, fe, nfields);
+        if (reason) return reason;
+    }
     /* A field holding an escaped quote is never digits. */
     int64_t ts = fe[3] ? -1 : hw_parse_epoch(p, fs[3], fl[3]);
     if (ts < 0) return HW_BAD_DATE;
