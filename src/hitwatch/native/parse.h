@@ -2,8 +2,14 @@
  *
  * Every rule of formats/base.py, formats/csv.py and formats/clf.py, replicated
  * on bytes (see kernel_core.h for why cutting at ASCII delimiters is exact).
- * Pure functions of the line: no tables, no time model. Nothing here reads
- * outside [p, p + n) of the line it is given.
+ * Pure functions of the line (the timestamp cache only saves work): no
+ * tables, no time model. Nothing here reads outside [p, p + n) of the line it
+ * is given, or outside the unescaped copy of a field in the scratch.
+ *
+ * The fast paths (SSE2 searches, request bits, the CSV parity split, digits
+ * eight at a time) each fall back to the plain walk whenever they cannot
+ * decide a line, and must agree with it byte for byte; building with
+ * HW_NO_SIMD leaves only the plain walks, which is how they are tested.
  */
 #ifndef HITWATCH_PARSE_H
 #define HITWATCH_PARSE_H
@@ -246,12 +252,13 @@ static inline int hw_month(const uint8_t *s) {
     }
 }
 
-/* clf.parse_time in two steps, so that a cache can keep the first per minute:
- * hw_stamp_base checks every field of a 26-byte stamp but the seconds
- * (s[18..19]) and returns its Unix time at second 0, before the range check
- * (HW_NO_BASE when invalid); hw_stamp_ts adds the seconds. All of
- * parse_time's conditions must hold, so checking them in two groups gives
- * the same answer. */
+/* clf.parse_time (`10/Oct/2000:13:55:36 -0700` -> Unix seconds, or -1; any
+ * stamp but 26 bytes long is -1) in two steps, so that a cache can keep the
+ * first one per minute: hw_stamp_base checks every field of a 26-byte stamp
+ * but the seconds (s[18..19]) and returns its Unix time at second 0, before
+ * the range check (HW_NO_BASE when invalid); hw_stamp_ts adds the seconds.
+ * All of parse_time's conditions must hold, so checking them in two groups
+ * gives the same answer. */
 static int64_t hw_stamp_base(const uint8_t *s) {
     static const int digits[] = {0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 22, 23, 24, 25};
     for (size_t i = 0; i < sizeof digits / sizeof digits[0]; i++)
@@ -277,11 +284,6 @@ static inline int64_t hw_stamp_ts(int64_t base, const uint8_t *s) {
     if (sec > 59) return -1;
     int64_t ts = base + sec;
     return ts >= 0 && ts <= HW_MAX_TS ? ts : -1;
-}
-
-/* clf.parse_time: `10/Oct/2000:13:55:36 -0700` -> Unix seconds, or -1. */
-static inline int64_t hw_parse_time(const uint8_t *s, size_t n) {
-    return n == 26 ? hw_stamp_ts(hw_stamp_base(s), s) : -1;
 }
 
 /* section_of on bytes (the target is never percent-decoded). [lo, hi) is
@@ -518,8 +520,8 @@ static int hw_csv_plain(const uint8_t *p, size_t n, const uint8_t *fs[7], size_t
 
 /* split_fields, keeping the first 7 fields (start, length, holds "" or not);
  * 0, or the reason the line is invalid (`nfields` set for HW_CSV_FIELDS). */
-static inline int hw_csv_split(const uint8_t *p, size_t n, const uint8_t *fs[7], size_t fl[7], int fe[7],
-                        int64_t *nfields) {
+static inline int hw_csv_split(const uint8_t *p, size_t n, const uint8_t *fs[7], size_t fl[7],
+                               int fe[7], int64_t *nfields) {
     const uint8_t *end = p + n;
     int64_t count = 0;
     size_t i = 0;
