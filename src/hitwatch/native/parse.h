@@ -2,8 +2,14 @@
  *
  * Every rule of formats/base.py, formats/csv.py and formats/clf.py, replicated
  * on bytes (see kernel_core.h for why cutting at ASCII delimiters is exact).
- * Pure functions of the line: no tables, no time model. Nothing here reads
- * outside [p, p + n) of the line it is given.
+ * Pure functions of the line (the timestamp cache only saves work): no
+ * tables, no time model. Nothing here reads outside [p, p + n) of the line it
+ * is given, or outside the unescaped copy of a field in the scratch.
+ *
+ * The fast paths (SSE2 searches, request bits, the CSV parity split, digits
+ * eight at a time) each fall back to the plain walk whenever they cannot
+ * decide a line, and must agree with it byte for byte; building with
+ * HW_NO_SIMD leaves only the plain walks, which is how they are tested.
  */
 #ifndef HITWATCH_PARSE_H
 #define HITWATCH_PARSE_H
@@ -56,28 +62,148 @@ typedef struct {
 
 /* ------------------------------------------------------------ parsing */
 
-/* memchr for the short spans inside a line: a call costs more than the scan. */
-static inline const uint8_t *hw_find(const uint8_t *p, const uint8_t *end, uint8_t c) {
-    while (p < end) {
-        if (*p == c) return p;
-        p++;
+/* Searching the short spans inside a line (a field, a request): a libc memchr
+ * call costs more than the scan. With SSE2 (every x86-64) 16 bytes are
+ * compared at once. A load may take bytes of the readable region [lo, hi)
+ * outside the span, whose bits are then dropped: near the end, the 16 bytes
+ * that end at hi are read instead, so that one load still does when fewer
+ * than 16 bytes are left. HW_NO_SIMD forces the byte loops (and the digit
+ * loops below), so that they can be tested on x86 too. */
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__)) && !defined(HW_NO_SIMD)
+#define HW_SIMD 1
+#include <emmintrin.h>
+
+static inline __m128i hw_load16(const uint8_t *x) {
+    return _mm_loadu_si128((const __m128i *)(const void *)x);
+}
+
+/* Bit i set when byte i of v is c. */
+static inline unsigned hw_eq(__m128i v, uint8_t c) {
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)c)));
+}
+
+/* The 16 bytes at y, or when fewer are left before hi, the 16 that end at hi
+ * with *shift set to how far y is into them (hi - lo >= 16, y <= hi). */
+static inline __m128i hw_load16_at(const uint8_t *y, const uint8_t *hi, unsigned *shift) {
+    const uint8_t *x = hi - y >= 16 ? y : hi - 16;
+    *shift = (unsigned)(y - x);
+    return hw_load16(x);
+}
+#else
+#define HW_SIMD 0
+#endif
+
+/* The first c in [p, end), or NULL; [lo, end) may be read. */
+static inline const uint8_t *hw_find_end(const uint8_t *lo, const uint8_t *p, const uint8_t *end,
+                                         uint8_t c) {
+#if HW_SIMD
+    for (; end - p >= 16; p += 16) {
+        unsigned m = hw_eq(hw_load16(p), c);
+        if (m) return p + __builtin_ctz(m);
     }
+    if (end - lo >= 16) {
+        unsigned m = hw_eq(hw_load16(end - 16), c) >> (16 - (end - p));
+        return m ? p + __builtin_ctz(m) : NULL;
+    }
+#else
+    (void)lo;
+#endif
+    for (; p < end; p++)
+        if (*p == c) return p;
     return NULL;
+}
+
+/* The first byte of [p, end) that is c1 or c2, or NULL; [lo, hi) may be read
+ * (lo <= p <= end <= hi). */
+static inline const uint8_t *hw_find2(const uint8_t *lo, const uint8_t *p, const uint8_t *end,
+                                      const uint8_t *hi, uint8_t c1, uint8_t c2) {
+#if HW_SIMD
+    if (hi - lo >= 16) {
+        while (p < end) {
+            unsigned shift;
+            __m128i v = hw_load16_at(p, hi, &shift);
+            unsigned m = (hw_eq(v, c1) | hw_eq(v, c2)) >> shift;
+            size_t left = (size_t)(end - p);
+            if (left < 16) m &= (1u << left) - 1;
+            if (m) return p + __builtin_ctz(m);
+            if (left <= 16) return NULL;
+            p += 16;
+        }
+        return NULL;
+    }
+#else
+    (void)lo;
+    (void)hi;
+#endif
+    for (; p < end; p++)
+        if (*p == c1 || *p == c2) return p;
+    return NULL;
+}
+
+static inline const uint8_t *hw_find(const uint8_t *lo, const uint8_t *p, const uint8_t *end,
+                                     const uint8_t *hi, uint8_t c) {
+    return hw_find2(lo, p, end, hi, c, c);
 }
 
 static inline int hw_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 static inline int hw_alpha(uint8_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 
-/* parse_bytes: "-" is 0; 1-15 ASCII digits; else -1. */
-static inline int64_t hw_parse_size(const uint8_t *s, size_t n) {
-    if (n == 1 && s[0] == '-') return 0;
-    if (n == 0 || n > 15) return -1;
+static inline uint64_t hw_load64(const uint8_t *s) {
+    uint64_t v;
+    memcpy(&v, s, 8);
+    return v;
+}
+
+/* Digits eight at a time: the loop below is a chain of a multiply and an add
+ * per digit. Little-endian only (the first digit must be the low byte). */
+#if !defined(HW_NO_SIMD) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HW_SWAR 1
+#define HW_ONES(b) (0x0101010101010101ULL * (b))
+
+/* s[0..n) as a number when its 1 <= n <= 8 bytes are all digits, else -1.
+ * Reads the 8 bytes that end at s + n, so s + n - 8 must be readable. */
+static inline int64_t hw_digits8(const uint8_t *s, size_t n) {
+    uint64_t x = hw_load64(s + n - 8);
+    uint64_t keep = ~0ULL << (8 * (8 - n)); /* the field; the bytes before it become '0' */
+    x = (x & keep) | (HW_ONES('0') & ~keep);
+    if ((x & HW_ONES(0xf0)) != HW_ONES(0x30) || ((x + HW_ONES(6)) & HW_ONES(0xf0)) != HW_ONES(0x30))
+        return -1;
+    x -= HW_ONES('0');
+    x = x * 10 + (x >> 8); /* pairs of digits in bytes 0, 2, 4, 6 */
+    x = (((x & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32))) +
+         (((x >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32)))) >> 32;
+    return (int64_t)x;
+}
+#else
+#define HW_SWAR 0
+#endif
+
+/* s[0..n) as a number when its 1 <= n <= 16 bytes are all digits, else -1;
+ * lo <= s is the start of the readable bytes. */
+static inline int64_t hw_digits(const uint8_t *lo, const uint8_t *s, size_t n) {
+#if HW_SWAR
+    size_t before = (size_t)(s - lo) + n;
+    if (n <= 8 && before >= 8) return hw_digits8(s, n);
+    if (n > 8 && before >= 16) {
+        int64_t h = hw_digits8(s, n - 8), l = hw_digits8(s + n - 8, 8);
+        return h < 0 || l < 0 ? -1 : h * 100000000 + l;
+    }
+#else
+    (void)lo;
+#endif
     int64_t v = 0;
     for (size_t i = 0; i < n; i++) {
         if (!hw_digit(s[i])) return -1;
         v = v * 10 + (s[i] - '0');
     }
     return v;
+}
+
+/* parse_bytes: "-" is 0; 1-15 ASCII digits; else -1. */
+static inline int64_t hw_parse_size(const uint8_t *lo, const uint8_t *s, size_t n) {
+    if (n == 1 && s[0] == '-') return 0;
+    if (n == 0 || n > 15) return -1;
+    return hw_digits(lo, s, n);
 }
 
 /* STATUS_CLASS: exactly [1-5][0-9][0-9]; returns the class or 0. */
@@ -87,13 +213,9 @@ static inline int hw_status_class(const uint8_t *s, size_t n) {
 }
 
 /* csv.parse_ts: 1-12 ASCII digits, <= MAX_TS; else -1. */
-static inline int64_t hw_parse_epoch(const uint8_t *s, size_t n) {
+static inline int64_t hw_parse_epoch(const uint8_t *lo, const uint8_t *s, size_t n) {
     if (n == 0 || n > 12) return -1;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!hw_digit(s[i])) return -1;
-        v = v * 10 + (s[i] - '0');
-    }
+    int64_t v = hw_digits(lo, s, n);
     return v <= HW_MAX_TS ? v : -1;
 }
 
@@ -106,56 +228,78 @@ static int64_t hw_days_from_civil(int64_t y, int64_t m, int64_t d) {
     return era * 146097 + doe - 719468;
 }
 
-static const char HW_MONTHS[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 static const int HW_DAYS[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 #define HW_D2(p) (((p)[0] - '0') * 10 + ((p)[1] - '0'))
+#define HW_NO_BASE INT64_MIN
 
-/* clf.parse_time: `10/Oct/2000:13:55:36 -0700` -> Unix seconds, or -1. */
-static int64_t hw_parse_time(const uint8_t *s, size_t n) {
-    if (n != 26) return -1;
-    static const int digits[] = {0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 18, 19, 22, 23, 24, 25};
+/* The month of `Jan`..`Dec` (exact case), else 0. */
+static inline int hw_month(const uint8_t *s) {
+    switch (((uint32_t)s[0] << 16) | ((uint32_t)s[1] << 8) | s[2]) {
+    case 0x4a616e: return 1;  /* Jan */
+    case 0x466562: return 2;  /* Feb */
+    case 0x4d6172: return 3;  /* Mar */
+    case 0x417072: return 4;  /* Apr */
+    case 0x4d6179: return 5;  /* May */
+    case 0x4a756e: return 6;  /* Jun */
+    case 0x4a756c: return 7;  /* Jul */
+    case 0x417567: return 8;  /* Aug */
+    case 0x536570: return 9;  /* Sep */
+    case 0x4f6374: return 10; /* Oct */
+    case 0x4e6f76: return 11; /* Nov */
+    case 0x446563: return 12; /* Dec */
+    default: return 0;
+    }
+}
+
+/* clf.parse_time (`10/Oct/2000:13:55:36 -0700` -> Unix seconds, or -1; any
+ * stamp but 26 bytes long is -1) in two steps, so that a cache can keep the
+ * first one per minute: hw_stamp_base checks every field of a 26-byte stamp
+ * but the seconds (s[18..19]) and returns its Unix time at second 0, before
+ * the range check (HW_NO_BASE when invalid); hw_stamp_ts adds the seconds.
+ * All of parse_time's conditions must hold, so checking them in two groups
+ * gives the same answer. */
+static int64_t hw_stamp_base(const uint8_t *s) {
+    static const int digits[] = {0, 1, 7, 8, 9, 10, 12, 13, 15, 16, 22, 23, 24, 25};
     for (size_t i = 0; i < sizeof digits / sizeof digits[0]; i++)
-        if (!hw_digit(s[digits[i]])) return -1;
+        if (!hw_digit(s[digits[i]])) return HW_NO_BASE;
     if (s[2] != '/' || s[6] != '/' || s[11] != ':' || s[14] != ':' || s[17] != ':' || s[20] != ' ')
-        return -1;
-    if (s[21] != '+' && s[21] != '-') return -1;
-    if (!(s[3] >= 'A' && s[3] <= 'Z') || !(s[4] >= 'a' && s[4] <= 'z') ||
-        !(s[5] >= 'a' && s[5] <= 'z'))
-        return -1;
-    int month = 0;
-    for (int i = 0; i < 12; i++)
-        if (memcmp(s + 3, HW_MONTHS[i], 3) == 0) {
-            month = i + 1;
-            break;
-        }
+        return HW_NO_BASE;
+    if (s[21] != '+' && s[21] != '-') return HW_NO_BASE;
+    int month = hw_month(s + 3);
     int64_t d = HW_D2(s), y = HW_D2(s + 7) * 100 + HW_D2(s + 9);
-    int64_t h = HW_D2(s + 12), mi = HW_D2(s + 15), sec = HW_D2(s + 18);
+    int64_t h = HW_D2(s + 12), mi = HW_D2(s + 15);
     int64_t oh = HW_D2(s + 22), om = HW_D2(s + 24);
-    if (!month || d < 1 || d > HW_DAYS[month] || h > 23 || mi > 59 || sec > 59) return -1;
-    if (month == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) return -1;
-    if (oh > 23 || om > 59 || y < 1970) return -1;
+    if (!month || d < 1 || d > HW_DAYS[month] || h > 23 || mi > 59) return HW_NO_BASE;
+    if (month == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return HW_NO_BASE;
+    if (oh > 23 || om > 59 || y < 1970) return HW_NO_BASE;
     int64_t offset = (oh * 3600 + om * 60) * (s[21] == '-' ? -1 : 1);
-    int64_t ts = hw_days_from_civil(y, month, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
+    return hw_days_from_civil(y, month, d) * 86400 + h * 3600 + mi * 60 - offset;
+}
+
+static inline int64_t hw_stamp_ts(int64_t base, const uint8_t *s) {
+    if (base == HW_NO_BASE || !hw_digit(s[18]) || !hw_digit(s[19])) return -1;
+    int64_t sec = HW_D2(s + 18);
+    if (sec > 59) return -1;
+    int64_t ts = base + sec;
     return ts >= 0 && ts <= HW_MAX_TS ? ts : -1;
 }
 
-/* section_of on bytes (the target is never percent-decoded). */
-static void hw_section_of(const uint8_t *t, size_t n, hw_rec *r) {
+/* section_of on bytes (the target is never percent-decoded). [lo, hi) is
+ * readable around [t, t + n). */
+static void hw_section_of(const uint8_t *lo, const uint8_t *t, size_t n, const uint8_t *hi,
+                          hw_rec *r) {
     /* Query and fragment first: the authority ends at `?` or `#` too. */
-    for (size_t i = 0; i < n; i++)
-        if (t[i] == '?' || t[i] == '#') {
-            n = i;
-            break;
-        }
+    const uint8_t *cut = hw_find2(lo, t, t + n, hi, '?', '#');
+    if (cut != NULL) n = (size_t)(cut - t);
     if (n > 0 && hw_alpha(t[0])) {
         size_t j = 1;
         while (j < n && (hw_alpha(t[j]) || hw_digit(t[j]) || t[j] == '+' || t[j] == '.' ||
                          t[j] == '-'))
             j++;
         if (j + 3 <= n && t[j] == ':' && t[j + 1] == '/' && t[j + 2] == '/') {
-            const uint8_t *slash = hw_find(t + j + 3, t + n, '/');
+            const uint8_t *slash = hw_find(lo, t + j + 3, t + n, hi, '/');
             if (slash == NULL) {
                 n = 0;
             } else {
@@ -169,7 +313,7 @@ static void hw_section_of(const uint8_t *t, size_t n, hw_rec *r) {
         r->section_len = HW_OTHER_LEN;
         return;
     }
-    const uint8_t *end = hw_find(t + 1, t + n, '/');
+    const uint8_t *end = hw_find(lo, t + 1, t + n, hi, '/');
     r->section = t;
     if (end == NULL)
         r->section_len = n;
@@ -177,24 +321,102 @@ static void hw_section_of(const uint8_t *t, size_t n, hw_rec *r) {
         r->section_len = end > t + 1 ? (size_t)(end - t) : 1;
 }
 
-/* request_parts: split on single spaces; 2 or 3 parts with a non-empty first. */
-static void hw_request(const uint8_t *q, size_t n, hw_rec *r) {
-    const uint8_t *s1 = hw_find(q, q + n, ' ');
+/* request_parts: split on single spaces; 2 or 3 parts with a non-empty first.
+ * [lo, hi) is readable around [q, q + n). */
+static void hw_request(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
+                       hw_rec *r) {
+    const uint8_t *end = q + n;
+    const uint8_t *s1 = hw_find(lo, q, end, hi, ' ');
     if (s1 == NULL || s1 == q) goto other;
-    const uint8_t *rest = s1 + 1, *end = q + n;
-    const uint8_t *s2 = hw_find(rest, end, ' ');
+    const uint8_t *rest = s1 + 1;
+    const uint8_t *s2 = hw_find(lo, rest, end, hi, ' ');
     const uint8_t *tend = end;
     if (s2 != NULL) {
-        if (hw_find(s2 + 1, end, ' ') != NULL) goto other;
+        if (hw_find(lo, s2 + 1, end, hi, ' ') != NULL) goto other;
         tend = s2;
     }
     r->method = q;
     r->method_len = (size_t)(s1 - q);
-    hw_section_of(rest, (size_t)(tend - rest), r);
+    hw_section_of(lo, rest, (size_t)(tend - rest), hi, r);
     return;
 other:
     r->method = r->section = HW_OTHER;
     r->method_len = r->section_len = HW_OTHER_LEN;
+}
+
+#if HW_SIMD
+/* A request of at most HW_RBITS bytes as bits (bit i: byte i of the request):
+ * spaces, `?` or `#`, `/`. With them, request_parts and section_of take no
+ * search, only bit operations. */
+#define HW_RBITS 63
+
+typedef struct {
+    uint64_t sp, qh, sl;
+} hw_rbits;
+
+/* Adds the bits of the 16 bytes at q + k (k < 64; hi - lo >= 16, q + k < hi);
+ * returns the bits of `"` or `\`. */
+static inline unsigned hw_rbits_add(hw_rbits *b, const uint8_t *q, size_t k, const uint8_t *hi) {
+    unsigned shift;
+    __m128i v = hw_load16_at(q + k, hi, &shift);
+    b->sp |= (uint64_t)(hw_eq(v, ' ') >> shift) << k;
+    b->qh |= (uint64_t)((hw_eq(v, '?') | hw_eq(v, '#')) >> shift) << k;
+    b->sl |= (uint64_t)(hw_eq(v, '/') >> shift) << k;
+    return (hw_eq(v, '"') | hw_eq(v, '\\')) >> shift;
+}
+
+/* hw_request for [q, q + n), n <= HW_RBITS, from its bits (none at or past n). */
+static void hw_request_bits(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
+                            const hw_rbits *b, hw_rec *r) {
+    uint64_t sp = b->sp;
+    if (sp == 0 || (sp & 1)) goto other; /* one part, or an empty method */
+    size_t s1 = (size_t)__builtin_ctzll(sp), tend = n;
+    uint64_t rest = sp & (sp - 1);
+    if (rest) {
+        if (rest & (rest - 1)) goto other; /* four parts or more */
+        tend = (size_t)__builtin_ctzll(rest);
+    }
+    r->method = q;
+    r->method_len = s1;
+    size_t t = s1 + 1; /* the target is [t, tend) */
+    if (t < tend && hw_alpha(q[t])) {
+        hw_section_of(lo, q + t, tend - t, hi, r); /* maybe a scheme://authority */
+        return;
+    }
+    uint64_t below_t = (1ULL << t) - 1;
+    uint64_t cuts = b->qh & ((1ULL << tend) - 1) & ~below_t;
+    size_t cut = cuts ? (size_t)__builtin_ctzll(cuts) : tend;
+    if (cut == t || q[t] != '/') {
+        r->section = HW_OTHER;
+        r->section_len = HW_OTHER_LEN;
+        return;
+    }
+    uint64_t slashes = b->sl & ((1ULL << cut) - 1) & ~((below_t << 1) | 1);
+    r->section = q + t;
+    r->section_len = (slashes ? (size_t)__builtin_ctzll(slashes) : cut) - t;
+    return;
+other:
+    r->method = r->section = HW_OTHER;
+    r->method_len = r->section_len = HW_OTHER_LEN;
+}
+#endif
+
+/* The request [q, q + n) of a line whose readable bytes are [lo, hi). */
+static inline void hw_request_in(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
+                                 hw_rec *r) {
+#if HW_SIMD
+    if (n <= HW_RBITS && hi - lo >= 16) {
+        hw_rbits b = {0, 0, 0};
+        for (size_t k = 0; k < n; k += 16) hw_rbits_add(&b, q, k, hi);
+        uint64_t keep = (1ULL << n) - 1;
+        b.sp &= keep;
+        b.qh &= keep;
+        b.sl &= keep;
+        hw_request_bits(lo, q, n, hi, &b, r);
+        return;
+    }
+#endif
+    hw_request(lo, q, n, hi, r);
 }
 
 /* Copies a quoted CSV field's text, turning "" into ", into out. */
@@ -207,12 +429,100 @@ static size_t hw_unescape(const uint8_t *s, size_t n, uint8_t *out) {
     return o;
 }
 
-/* CsvFormat.parse_line on bytes. `scratch` holds >= 2 * n bytes. */
-static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
-                        int64_t *nfields) {
-    const uint8_t *fs[7];
-    size_t fl[7];
-    int fe[7];
+#if HW_SIMD
+/* Every bit i that follows an odd number of set bits at or before i. */
+static inline uint64_t hw_prefix_xor(uint64_t x) {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
+}
+
+/* The fields of a CSV line of 16..128 bytes at once, when its quoting is
+ * plain: every field either holds no `"`, or is `"` text `"` with no `"` in
+ * the text. Then the commas that split fields are exactly those after an even
+ * number of quotes; conversely, given those commas, the line is plain when
+ * every quote sits at the first or last byte of a field and the quotes are
+ * even in number (the first field with a lone quote would either flip the
+ * parity at the comma that ends it, so that the comma would not split, or be
+ * the last field and leave the count odd). On a plain line split_fields gives
+ * these fields, none of them escaped. Returns 0 when the line is not plain or
+ * has other than 7 fields: the sequential walk then decides. */
+static int hw_csv_plain(const uint8_t *p, size_t n, const uint8_t *fs[7], size_t fl[7]) {
+    uint64_t q0 = 0, q1 = 0, c0 = 0, c1 = 0;
+    size_t k = 0;
+    for (; k + 16 <= n && k < 64; k += 16) {
+        __m128i v = hw_load16(p + k);
+        q0 |= (uint64_t)hw_eq(v, '"') << k;
+        c0 |= (uint64_t)hw_eq(v, ',') << k;
+    }
+    for (; k + 16 <= n; k += 16) {
+        __m128i v = hw_load16(p + k);
+        q1 |= (uint64_t)hw_eq(v, '"') << (k - 64);
+        c1 |= (uint64_t)hw_eq(v, ',') << (k - 64);
+    }
+    if (k < n) { /* the last 16 bytes: bits set twice are the same */
+        size_t s = n - 16;
+        __m128i v = hw_load16(p + s);
+        uint64_t mq = hw_eq(v, '"'), mc = hw_eq(v, ',');
+        if (s < 64) {
+            q0 |= mq << s;
+            c0 |= mc << s;
+            if (s > 48) {
+                q1 |= mq >> (64 - s);
+                c1 |= mc >> (64 - s);
+            }
+        } else {
+            q1 |= mq << (s - 64);
+            c1 |= mc << (s - 64);
+        }
+    }
+    uint64_t in0 = hw_prefix_xor(q0);
+    uint64_t in1 = hw_prefix_xor(q1) ^ (0 - (in0 >> 63));
+    if (in1 >> 63) return 0; /* an odd number of quotes */
+    uint64_t s0 = c0 & ~in0, s1 = c1 & ~in1;
+    /* Field starts (after each split, and 0) and last bytes (before each
+     * split, and n - 1): the only places a quote may be. */
+    uint64_t st0 = (s0 << 1) | 1, st1 = (s1 << 1) | (s0 >> 63);
+    uint64_t la0 = (s0 >> 1) | (s1 << 63), la1 = s1 >> 1;
+    if (n - 1 < 64)
+        la0 |= 1ULL << (n - 1);
+    else
+        la1 |= 1ULL << (n - 65);
+    if ((q0 & ~(st0 | la0)) | (q1 & ~(st1 | la1))) return 0;
+    size_t sep[7], f = 0;
+    for (uint64_t w = s0; w; w &= w - 1) {
+        if (f == 6) return 0;
+        sep[f++] = (size_t)__builtin_ctzll(w);
+    }
+    for (uint64_t w = s1; w; w &= w - 1) {
+        if (f == 6) return 0;
+        sep[f++] = 64 + (size_t)__builtin_ctzll(w);
+    }
+    if (f != 6) return 0;
+    sep[6] = n;
+    /* Only the fields that are read; a quote at the start has its pair at the
+     * last byte. */
+    static const uint8_t used[] = {0, 3, 4, 5, 6};
+    for (size_t u = 0; u < sizeof used; u++) {
+        f = used[u];
+        size_t start = f ? sep[f - 1] + 1 : 0, stop = sep[f];
+        size_t quoted = start < n && p[start] == '"';
+        fs[f] = p + start + quoted;
+        fl[f] = stop - start - 2 * quoted;
+    }
+    return 1;
+}
+#endif
+
+/* split_fields, keeping the first 7 fields (start, length, holds "" or not);
+ * 0, or the reason the line is invalid (`nfields` set for HW_CSV_FIELDS). */
+static inline int hw_csv_split(const uint8_t *p, size_t n, const uint8_t *fs[7], size_t fl[7],
+                               int fe[7], int64_t *nfields) {
+    const uint8_t *end = p + n;
     int64_t count = 0;
     size_t i = 0;
     for (;;) {
@@ -221,7 +531,7 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
             int esc = 0;
             size_t stop;
             for (;;) {
-                const uint8_t *q = hw_find(p + i, p + n, '"');
+                const uint8_t *q = hw_find_end(p, p + i, end, '"');
                 if (q == NULL) return HW_CSV_QUOTING;
                 size_t at = (size_t)(q - p);
                 if (at + 1 < n && p[at + 1] == '"') {
@@ -243,7 +553,7 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
             if (p[i] != ',') return HW_CSV_QUOTING;
             i++;
         } else {
-            const uint8_t *c = hw_find(p + i, p + n, ',');
+            const uint8_t *c = hw_find_end(p, p + i, end, ',');
             size_t stop = c == NULL ? n : (size_t)(c - p);
             if (count < 7) {
                 fs[count] = p + i;
@@ -259,12 +569,32 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
         *nfields = count;
         return HW_CSV_FIELDS;
     }
+    return 0;
+}
+
+/* CsvFormat.parse_line on bytes. `scratch` holds >= 2 * n bytes. */
+static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
+                        int64_t *nfields) {
+    const uint8_t *end = p + n;
+    const uint8_t *fs[7];
+    size_t fl[7];
+    int fe[7];
+    int plain = 0;
+#if HW_SIMD
+    plain = n >= 16 && n <= 128 && hw_csv_plain(p, n, fs, fl);
+#endif
+    if (plain) {
+        memset(fe, 0, sizeof fe);
+    } else {
+        int reason = hw_csv_split(p, n, fs, fl, fe, nfields);
+        if (reason) return reason;
+    }
     /* A field holding an escaped quote is never digits. */
-    int64_t ts = fe[3] ? -1 : hw_parse_epoch(fs[3], fl[3]);
+    int64_t ts = fe[3] ? -1 : hw_parse_epoch(p, fs[3], fl[3]);
     if (ts < 0) return HW_BAD_DATE;
     int cls = fe[5] ? 0 : hw_status_class(fs[5], fl[5]);
     if (!cls) return HW_BAD_STATUS;
-    int64_t size = fe[6] ? -1 : hw_parse_size(fs[6], fl[6]);
+    int64_t size = fe[6] ? -1 : hw_parse_size(p, fs[6], fl[6]);
     if (size < 0) return HW_BAD_BYTES;
     r->ts = ts;
     r->cls = cls;
@@ -279,90 +609,145 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
     }
     if (fe[4]) {
         size_t len = hw_unescape(fs[4], fl[4], scratch);
-        hw_request(scratch, len, r);
+        hw_request_in(scratch, scratch, len, scratch + len, r);
     } else {
-        hw_request(fs[4], fl[4], r);
+        hw_request_in(p, fs[4], fl[4], end, r);
     }
     return HW_OK;
 }
 
-/* ClfFormat.parse_line on bytes: the _LINE regex, then the field checks. */
-static inline int hw_eq26(const uint8_t *a, const uint8_t *b) {
-    uint64_t x[4], y[4];
-    memcpy(x, a, 24);
-    memcpy(y, b, 24);
-    return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && a[24] == b[24] && a[25] == b[25];
-}
-
+/* The last 26-byte timestamp seen and its time at second 0 (hw_stamp_base).
+ * Its bytes never hold a `]`: only a whole [^\]]* match is stored. */
 typedef struct {
     uint8_t stamp[26];
-    int64_t ts; /* -2: empty */
+    int64_t ts; /* -2: empty (hw_init); else any other value */
+    int64_t base;
 } hw_stamp_cache;
 
+/* a and b agree but maybe on the seconds (bytes 18 and 19). */
+static inline int hw_same_minute(const uint8_t *a, const uint8_t *b) {
+    /* Bytes 18..25 with 18 and 19 cleared, whatever the byte order. */
+    static const uint8_t keep[8] = {0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    uint64_t mask = hw_load64(keep);
+    return hw_load64(a) == hw_load64(b) && hw_load64(a + 8) == hw_load64(b + 8) &&
+           hw_load64(a + 10) == hw_load64(b + 10) &&
+           ((hw_load64(a + 18) ^ hw_load64(b + 18)) & mask) == 0;
+}
+
+/* ClfFormat.parse_line on bytes: the _LINE regex, then the field checks. */
 static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *cache) {
     const uint8_t *end = p + n;
     /* ([^ ]+) [^ ]+ [^ ]+ \[ */
-    const uint8_t *a = p, *sp;
-    sp = hw_find(a, end, ' ');
-    if (sp == NULL || sp == a) return HW_NOT_CLF;
-    const uint8_t *host = a;
-    size_t host_len = (size_t)(sp - a);
-    for (int f = 0; f < 2; f++) {
-        a = sp + 1;
-        sp = hw_find(a, end, ' ');
-        if (sp == NULL || sp == a) return HW_NOT_CLF;
+    const uint8_t *sp = NULL;
+    size_t host_len = 0;
+#if HW_SIMD
+    /* Host, ident and user mostly fit in the first 16 bytes: one load. */
+    if (n >= 16) {
+        unsigned m1 = hw_eq(hw_load16(p), ' '), m2 = m1 & (m1 - 1), m3 = m2 & (m2 - 1);
+        if (m3) {
+            size_t s1 = (size_t)__builtin_ctz(m1), s2 = (size_t)__builtin_ctz(m2),
+                   s3 = (size_t)__builtin_ctz(m3);
+            if (s1 == 0 || s2 == s1 + 1 || s3 == s2 + 1) return HW_NOT_CLF;
+            host_len = s1;
+            sp = p + s3;
+        }
     }
-    if (sp + 1 >= end || sp[1] != '[') return HW_NOT_CLF;
+#endif
+    if (sp == NULL) {
+        const uint8_t *a = p;
+        sp = hw_find_end(p, a, end, ' ');
+        if (sp == NULL || sp == a) return HW_NOT_CLF;
+        host_len = (size_t)(sp - a);
+        for (int f = 0; f < 2; f++) {
+            a = sp + 1;
+            sp = hw_find_end(p, a, end, ' ');
+            if (sp == NULL || sp == a) return HW_NOT_CLF;
+        }
+    }
+    if (end - sp < 2 || sp[1] != '[') return HW_NOT_CLF;
     const uint8_t *stamp = sp + 2;
-    const uint8_t *close = hw_find(stamp, end, ']');
-    if (close == NULL || end - close < 3 || close[1] != ' ' || close[2] != '"') return HW_NOT_CLF;
-    /* "([^"\\]*(?:\\.[^"\\]*)*)" */
-    const uint8_t *req = close + 3, *q = req;
-    for (;;) {
-        if (q >= end) return HW_NOT_CLF;
-        uint8_t c = *q;
-        if (c == '"') break;
-        if (c == '\\') {
-            if (q + 1 >= end) return HW_NOT_CLF;
-            q += 2;
+    const uint8_t *close;
+    int64_t ts;
+    /* Most stamps share their minute with the previous one. The cached stamp
+     * has no `]`, so one that matches it and has `]` right after is a whole
+     * [^\]]* match, with no search. */
+    if (end - stamp > 26 && stamp[26] == ']' && cache->ts != -2 && stamp[18] != ']' &&
+        stamp[19] != ']' && hw_same_minute(stamp, cache->stamp)) {
+        close = stamp + 26;
+        ts = hw_stamp_ts(cache->base, stamp);
+    } else {
+        close = hw_find_end(p, stamp, end, ']');
+        if (close == NULL) return HW_NOT_CLF;
+        if (close - stamp == 26) {
+            memcpy(cache->stamp, stamp, 26);
+            cache->base = hw_stamp_base(stamp);
+            cache->ts = 0;
+            ts = hw_stamp_ts(cache->base, stamp);
         } else {
-            q++;
+            ts = -1;
+        }
+    }
+    if (end - close < 3 || close[1] != ' ' || close[2] != '"') return HW_NOT_CLF;
+    /* "([^"\\]*(?:\\.[^"\\]*)*)" */
+    const uint8_t *req = close + 3, *q = NULL;
+#if HW_SIMD
+    /* A short request without escapes: its end and its bits in one pass. */
+    hw_rbits rb = {0, 0, 0};
+    if (n >= 16) {
+        for (size_t k = 0; k < 64 && k < (size_t)(end - req); k += 16) {
+            unsigned e = hw_rbits_add(&rb, req, k, end);
+            if (e) {
+                size_t len = k + (size_t)__builtin_ctz(e);
+                if (req[len] == '"') q = req + len;
+                break;
+            }
+        }
+    }
+#endif
+    int fast = q != NULL;
+    if (!fast) {
+        for (q = req;;) {
+            q = hw_find2(p, q, end, end, '"', '\\');
+            if (q == NULL) return HW_NOT_CLF;
+            if (*q == '"') break;
+            if (end - q < 2) return HW_NOT_CLF;
+            q += 2; /* the escaped byte, whatever it is */
         }
     }
     const uint8_t *req_end = q;
     /* ' ([^ ]+) ([^ ]+)(?= |\Z)' */
-    if (q + 1 >= end || q[1] != ' ') return HW_NOT_CLF;
+    if (end - q < 2 || q[1] != ' ') return HW_NOT_CLF;
     const uint8_t *status = q + 2;
-    sp = hw_find(status, end, ' ');
+    sp = hw_find_end(p, status, end, ' ');
     if (sp == NULL || sp == status) return HW_NOT_CLF;
     size_t status_len = (size_t)(sp - status);
     const uint8_t *size = sp + 1;
-    const uint8_t *size_end = hw_find(size, end, ' ');
+    const uint8_t *size_end = hw_find_end(p, size, end, ' ');
     if (size_end == NULL) size_end = end;
     if (size_end == size) return HW_NOT_CLF;
 
-    int64_t ts;
-    size_t stamp_len = (size_t)(close - stamp);
-    if (stamp_len == 26 && cache->ts != -2 && hw_eq26(cache->stamp, stamp)) {
-        ts = cache->ts;
-    } else {
-        ts = hw_parse_time(stamp, stamp_len);
-        if (stamp_len == 26) {
-            memcpy(cache->stamp, stamp, 26);
-            cache->ts = ts;
-        }
-    }
     if (ts < 0) return HW_BAD_TIMESTAMP;
     int cls = hw_status_class(status, status_len);
     if (!cls) return HW_BAD_STATUS;
-    int64_t nbytes = hw_parse_size(size, (size_t)(size_end - size));
+    int64_t nbytes = hw_parse_size(p, size, (size_t)(size_end - size));
     if (nbytes < 0) return HW_BAD_BYTES;
     r->ts = ts;
     r->cls = cls;
     r->nbytes = nbytes;
-    r->host = host;
+    r->host = p;
     r->host_len = host_len;
-    hw_request(req, (size_t)(req_end - req), r);
+    size_t len = (size_t)(req_end - req);
+#if HW_SIMD
+    if (fast) {
+        uint64_t keep = (1ULL << len) - 1;
+        rb.sp &= keep;
+        rb.qh &= keep;
+        rb.sl &= keep;
+        hw_request_bits(p, req, len, end, &rb, r);
+        return HW_OK;
+    }
+#endif
+    hw_request_in(p, req, len, end, r);
     return HW_OK;
 }
 
