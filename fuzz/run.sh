@@ -5,6 +5,7 @@
 #   fuzz/run.sh            # 10 minutes
 #   fuzz/run.sh 3600       # an hour; -jobs/-workers can be added via FUZZ_ARGS
 #   FUZZ_ARGS='-jobs=2 -workers=2' fuzz/run.sh 3600
+#   FUZZ_CFLAGS=-DHW_NO_SIMD fuzz/run.sh     # the portable (non-SSE2) parsing loops
 #
 # Needs clang (installed with apt-get when missing and possible). Exits 0 with
 # a message when it cannot build, non-zero when the fuzzer finds a crash (the
@@ -28,8 +29,9 @@ fi
 work="${FUZZ_WORK:-/tmp/hitwatch-fuzz}"
 mkdir -p "$work/corpus" fuzz/artifacts
 bin="$work/fuzz_kernel"
+# FUZZ_CFLAGS=-DHW_NO_SIMD fuzzes the portable parsing loops instead of SSE2.
 if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -o "$bin" fuzz/fuzz_kernel.c 2>"$work/build.log"; then
+    ${FUZZ_CFLAGS:-} -o "$bin" fuzz/fuzz_kernel.c 2>"$work/build.log"; then
     if grep -q "fuzzer" "$work/build.log"; then
         echo "fuzz: skipped: this clang cannot build libFuzzer targets" >&2
         cat "$work/build.log" >&2
