@@ -31,9 +31,31 @@ def _utc(ts: int) -> tuple[datetime, int]:
     return datetime.fromtimestamp(ts, UTC), 0
 
 
+# Reports come every few seconds of log time, so most times fall on a day
+# already seen: its date is kept, and only the time of day is formatted.
+_DAY = 86_400
+_dates: dict[int, str] = {}
+_DATES_KEPT = 1024
+_TWO_DIGITS = [f"{n:02d}" for n in range(60)]
+
+
 def iso_utc(ts: int) -> str:
-    d, years = _utc(ts)
-    return f"{d.year + years:04d}{d.strftime('-%m-%dT%H:%M:%SZ')}"
+    day, second = divmod(ts, _DAY)
+    date = _dates.get(day)
+    if date is None:
+        date = _date(ts, day)
+    two = _TWO_DIGITS
+    return f"{date}{two[second // 3600]}:{two[second // 60 % 60]}:{two[second % 60]}Z"
+
+
+def _date(ts: int, day: int) -> str:
+    """`YYYY-MM-DDT` of `ts`, remembered for its `day` (the cache stays small: a
+    long run of empty intervals can cross millions of days)."""
+    if len(_dates) >= _DATES_KEPT:
+        _dates.clear()
+    d, years = _utc(ts)  # the real `ts`: out of range, the same error as ever
+    date = _dates[day] = f"{d.year + years:04d}{d.strftime('-%m-%dT')}"
+    return date
 
 
 def iso_local(ts: int) -> str:
