@@ -17,6 +17,10 @@ _ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _UNSAFE}
 
 def safe(text: str) -> str:
     """`text` with every control character shown as an escape, never interpreted."""
+    # Printable ASCII has none of them (the ASCII ones are exactly those that
+    # are not printable), and is most names: skip translate, 5-10x slower.
+    if text.isascii() and text.isprintable():
+        return text
     return text.translate(_ESCAPES)
 
 
