@@ -59,17 +59,20 @@ def summary_line(s: Summary) -> str:
         import json
 
         return json.dumps(summary_dict(s), ensure_ascii=True, separators=(",", ":"))
-    first = "null" if s.first_ts is None else f'"{iso_utc(s.first_ts)}"'
-    last = "null" if s.last_ts is None else f'"{iso_utc(s.last_ts)}"'
+    first_ts, first = _time_or_null(s.first_ts)
+    last_ts, last = _time_or_null(s.last_ts)
     return (
         f'{{"type":"summary","lines":{s.lines},"records":{s.records},'
-        f'"invalid":{s.invalid},"late":{s.late},'
-        f'"first_ts":{"null" if s.first_ts is None else s.first_ts},'
-        f'"last_ts":{"null" if s.last_ts is None else s.last_ts},'
+        f'"invalid":{s.invalid},"late":{s.late},"first_ts":{first_ts},"last_ts":{last_ts},'
         f'"alerts":{s.alerts},"firing":[{",".join(map(_string, s.firing))}],'
         f'"headers":{s.headers},"empty":{s.empty},"first":{first},"last":{last},'
         f'"max_late":{s.max_late},"lateness":{s.lateness}}}'
     )
+
+
+def _time_or_null(ts: int | None) -> tuple[str, str]:
+    """A time as the summary shows it: seconds and an ISO string, or null twice."""
+    return ("null", "null") if ts is None else (str(ts), f'"{iso_utc(ts)}"')
 
 
 def summary_dict(s: Summary) -> dict[str, Any]:
