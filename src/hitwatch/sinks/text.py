@@ -19,7 +19,7 @@ def human_bytes(n: int) -> str:
 
 
 def _ranked(items: Ranked) -> str:
-    return ", ".join(f"{safe(name)} {hits}" for name, hits in items) or "-"
+    return ", ".join([f"{safe(name)} {hits}" for name, hits in items]) or "-"
 
 
 def alert_line(a: Alert, when: Callable[[int], str] = iso_utc) -> str:
@@ -86,7 +86,7 @@ class TextSink:
             head += f"  (late {r.late}, invalid {r.invalid})"
         lines = [head]
         if r.hits:
-            status = ", ".join(f"{cls} {n}" for cls, n in r.status)
+            status = ", ".join([f"{cls} {n}" for cls, n in r.status])
             lines.append(f"  status {status} · methods {_ranked(r.methods)}")
             lines.append(f"  sections {_ranked(r.sections)}")
             lines.append(f"  hosts    {_ranked(r.hosts)}")
