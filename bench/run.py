@@ -3,9 +3,11 @@
     python bench/run.py            # 1M-line CSV and Combined logs (generated once)
     python bench/run.py --lines 200000 --repeat 1
 
-Prints, for each log: lines/s and peak RSS of `hitwatch --output jsonl`, of a
-plain Python loop that only reads and splits the lines (the floor for any
-pure-Python tool), and of GoAccess on the Combined log when it is installed.
+Prints, for each log: lines/s and peak RSS of `hitwatch --output jsonl` (the
+native engine with its default two worker threads and with one, and the pure
+engine), of a plain Python loop that only reads and splits the lines (the
+floor for any pure-Python tool), and of GoAccess on the Combined log when it
+is installed.
 A second, 4x shorter log of each format shows whether peak RSS grows with
 the length of the input.
 """
@@ -133,10 +135,15 @@ def main() -> int:
             print(f"\n{fmt}, {lines:,} lines ({path.stat().st_size / 2**20:.0f} MiB)")
             speed: dict[str, float] = {}
             for engine in engines:
-                cmd = [*hw, "--output", "jsonl", "--engine", engine, *extra, str(path)]
-                t, rss = measure(cmd, args.repeat)
-                speed[engine] = lines / t
-                print(row(f"hitwatch --engine {engine} {' '.join(extra)}", lines, t, rss))
+                variants: list[list[str]] = [[]]
+                if engine == "native" and "--workers" not in extra:
+                    variants.append(["--workers", "1"])  # both cores vs one
+                for more in variants:
+                    opts = ["--engine", engine, *more, *extra]
+                    cmd = [*hw, "--output", "jsonl", *opts, str(path)]
+                    t, rss = measure(cmd, args.repeat)
+                    speed[" ".join([engine, *more])] = lines / t
+                    print(row(f"hitwatch {' '.join(opts)}", lines, t, rss))
             t, rss = measure([sys.executable, "-c", PLAIN_LOOP, str(path)], args.repeat)
             print(row("baseline: plain Python read+split", lines, t, rss))
             if goaccess and fmt == "combined":
@@ -145,7 +152,7 @@ def main() -> int:
                 speed["goaccess"] = lines / t
                 print(row("goaccess", lines, t, rss))
             if "native" in speed:
-                for other in ("python", "goaccess"):
+                for other in ("native --workers 1", "python", "goaccess"):
                     if other in speed:
                         print(f"  native / {other}: {speed['native'] / speed[other]:.1f}x")
                 first = first_line_time(

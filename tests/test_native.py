@@ -479,6 +479,21 @@ def test_cli_engines_agree(capsys: pytest.CaptureFixture[str], path: Path) -> No
     assert outs["native"] == outs["python"] == outs["auto"]
 
 
+def test_cli_workers(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native, "WORKERS", native.WORKERS)  # --workers sets it
+    monkeypatch.setattr(native, "CHUNK", 100_000)  # apache_logs is 2.4 MB: several chunks
+    outs = set()
+    for workers in ("1", "2", "4"):
+        code, out, _ = _cli(capsys, "--output", "jsonl", "--workers", workers, str(APACHE_LOGS))
+        assert code == 0
+        outs.add(out)
+    assert len(outs) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["--workers", "0", str(APACHE_LOGS)])
+    assert exc.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
 def test_auto_falls_back_without_kernel(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

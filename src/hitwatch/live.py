@@ -499,7 +499,8 @@ def run_cli(
     except KeyboardInterrupt:
         # The second Ctrl-C: no more waiting, but still the summary.
         stop.request(130)
-        run = Run(interrupted=True)
+        run = Run()
+        run.interrupted = True
         # The loop's line count is gone with it; the engine's counts add up to it.
         e = engine
         run.lines = e.rows + e.invalid + e.headers + e.empty

@@ -7,7 +7,6 @@ happens here or in the sinks; the engine only ever sees rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from hitwatch import formats
@@ -55,19 +54,28 @@ class Reader(Protocol):
         ...
 
 
-@dataclass
 class SourceReader:
     """The pure-Python reader: decode, detect the format once, parse, feed."""
 
-    source: Source
-    format_name: str
-    note: Note
-    engine: Engine
-    on_invalid: Callable[[str, int, str], None]
-    fmt: Format | None = None
-    lineno: int = 0
-    _fallback: Format | None = field(default=None, repr=False)
-    _held: bytes = field(default=b"", repr=False)
+    # Plain classes, not dataclasses, here and in sources and native: importing
+    # dataclasses (and inspect) cost a run ~7 ms of start-up.
+    def __init__(
+        self,
+        source: Source,
+        format_name: str,
+        note: Note,
+        engine: Engine,
+        on_invalid: Callable[[str, int, str], None],
+    ) -> None:
+        self.source = source
+        self.format_name = format_name
+        self.note = note
+        self.engine = engine
+        self.on_invalid = on_invalid
+        self.fmt: Format | None = None
+        self.lineno = 0
+        self._fallback: Format | None = None
+        self._held = b""
 
     def feed(self, data: bytes) -> int:
         if self.fmt is None and self.format_name == "auto" and not self.source.live:
@@ -162,13 +170,13 @@ def make_reader(
     return SourceReader(source, format_name, note, engine, on_invalid)
 
 
-@dataclass
 class Run:
     """Counts the shell keeps beside the engine."""
 
-    lines: int = 0
-    errors: list[str] = field(default_factory=list)
-    interrupted: bool = False
+    def __init__(self) -> None:
+        self.lines = 0
+        self.errors: list[str] = []
+        self.interrupted = False
 
 
 def run(

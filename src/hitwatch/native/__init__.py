@@ -17,15 +17,15 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from hitwatch import formats
+from hitwatch.engine.core import Engine
 from hitwatch.formats import Format
 from hitwatch.formats.base import MAX_LINE
-from hitwatch.pipeline import SourceReader
+from hitwatch.pipeline import Note, SourceReader
 from hitwatch.sources import BLOCK_SIZE, BOM, Source, SourceError, reason_of
 
 if TYPE_CHECKING:
@@ -97,7 +97,6 @@ def head_lines(data: bytes, count: int) -> bytes:
     return data[: pos + 1]
 
 
-@dataclass
 class NativeReader(SourceReader):
     """A SourceReader whose parse + ingest step is the compiled kernel.
 
@@ -108,9 +107,18 @@ class NativeReader(SourceReader):
     until they are complete: Python then sees each interval once.
     """
 
-    block_size: int = 0  # 0: FILE_BLOCK
-    _kernels: dict[str, Kernel] = field(default_factory=dict, repr=False)
-    _holding: Kernel | None = field(default=None, repr=False)
+    def __init__(
+        self,
+        source: Source,
+        format_name: str,
+        note: Note,
+        engine: Engine,
+        on_invalid: Callable[[str, int, str], None],
+    ) -> None:
+        super().__init__(source, format_name, note, engine, on_invalid)
+        self.block_size = 0  # 0: FILE_BLOCK
+        self._kernels: dict[str, Kernel] = {}
+        self._holding: Kernel | None = None  # a kernel that may hold counts
 
     def _feed(self, data: bytes) -> int:
         fmt = self.fmt

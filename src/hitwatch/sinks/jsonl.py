@@ -114,10 +114,21 @@ class JsonlSink:
         self._out = out
 
     def emit(self, events: list[Event]) -> None:
+        # Lines are written in batches: a write per line costs a system call
+        # each when stdout is unbuffered (PYTHONUNBUFFERED, `python -u`). The
+        # batch is bounded: a Quiet event may stand for millions of lines.
         write = self._out.write
+        batch: list[str] = []
         for event in events:
             for line in encode(event):
-                write(line + "\n")
+                batch.append(line)
+                if len(batch) >= 256:
+                    batch.append("")
+                    write("\n".join(batch))
+                    batch.clear()
+        if batch:
+            batch.append("")
+            write("\n".join(batch))
 
     def close(self, summary: Summary) -> None:
         self.emit([summary])

@@ -14,7 +14,6 @@ import stat
 import sys
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from hitwatch.formats.base import MAX_LINE
@@ -28,13 +27,16 @@ class SourceError(Exception):
     """A source that cannot be opened or read; the message is for the operator."""
 
 
-@dataclass
 class Source:
     """One input. `live` sources deliver data as it arrives (pipes, terminals)."""
 
-    name: str
-    stream: BinaryIO
-    live: bool
+    def __init__(self, name: str, stream: BinaryIO, live: bool) -> None:
+        self.name = name
+        self.stream = stream
+        self.live = live
+
+    def __repr__(self) -> str:
+        return f"Source({self.name!r}, live={self.live})"
 
     def blocks(self, size: int = BLOCK_SIZE) -> Iterator[bytes]:
         try:
