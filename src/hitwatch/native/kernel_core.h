@@ -333,22 +333,39 @@ static int hw_rehash_keys(hw_interval *iv) {
     return 0;
 }
 
-static int hw_add_key(hw_interval *iv, uint32_t kind, const uint8_t *s, size_t n) {
-    uint64_t w0 = 0, w1 = 0, h;
-    uint64_t kseed = iv->kseed;
-    if (n <= 16) {
-        if (n <= 8) {
-            memcpy(&w0, s, n);
-        } else {
-            memcpy(&w0, s, 8);
-            memcpy(&w1, s + 8, n - 8);
-        }
-        h = hw_mix((w0 ^ kseed ^ ((uint64_t)n << 56) ^ kind) * 0x9E3779B97F4A7C15ULL + w1);
+static inline uint32_t hw_load32(const uint8_t *s) {
+    uint32_t v;
+    memcpy(&v, s, 4);
+    return v;
+}
+
+/* The first 16 bytes of a key as two words, with fixed-size loads only: a
+ * memcpy of a variable length is a libc call, and its byte stores stall the
+ * word load that follows. Loads that would pass the key's end overlap the
+ * previous one instead; with the length (compared too), the words still
+ * determine a key of up to 16 bytes, since every byte lands at a place that
+ * depends only on the length. Nothing outside s[0, n) is read. */
+static inline void hw_key_words(const uint8_t *s, size_t n, uint64_t *w0, uint64_t *w1) {
+    if (n >= 8) {
+        *w0 = hw_load64(s);
+        *w1 = n > 16 ? hw_load64(s + 8) : hw_load64(s + n - 8);
+    } else if (n >= 4) {
+        *w0 = hw_load32(s) | (uint64_t)hw_load32(s + n - 4) << 32;
+        *w1 = 0;
     } else {
-        memcpy(&w0, s, 8);
-        memcpy(&w1, s + 8, 8);
-        h = hw_hash(s, n, kseed ^ kind);
+        *w0 = n ? s[0] | (uint64_t)s[n / 2] << 8 | (uint64_t)s[n - 1] << 16 : 0;
+        *w1 = 0;
     }
+}
+
+static int hw_add_key(hw_interval *iv, uint32_t kind, const uint8_t *s, size_t n) {
+    uint64_t w0, w1, h;
+    uint64_t kseed = iv->kseed;
+    hw_key_words(s, n, &w0, &w1);
+    if (n <= 16)
+        h = hw_mix((w0 ^ kseed ^ ((uint64_t)n << 56) ^ kind) * 0x9E3779B97F4A7C15ULL + w1);
+    else
+        h = hw_hash(s, n, kseed ^ kind);
     if ((iv->keys_n + 1) * 2 > iv->keys_cap && hw_rehash_keys(iv) < 0) return -1;
     size_t mask = iv->keys_cap - 1, j = h & mask;
     for (;;) {
