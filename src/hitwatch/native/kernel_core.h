@@ -24,6 +24,14 @@
 
 /* ------------------------------------------------------------- tables */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define HW_ALWAYS_INLINE inline __attribute__((always_inline))
+#define HW_NOINLINE __attribute__((noinline))
+#else
+#define HW_ALWAYS_INLINE inline
+#define HW_NOINLINE
+#endif
+
 static inline uint64_t hw_mix(uint64_t h) {
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
@@ -50,6 +58,21 @@ static inline uint64_t hw_hash(const uint8_t *p, size_t n, uint64_t seed) {
     return hw_mix(h);
 }
 
+/* Two words (a key of up to 16 bytes, seeded) to a hash: one wide multiply
+ * whose halves are folded, where the 128-bit product exists; both halves
+ * depend on every bit of both words. */
+#if defined(__SIZEOF_INT128__)
+__extension__ typedef unsigned __int128 hw_u128;
+static inline uint64_t hw_hash16(uint64_t a, uint64_t b) {
+    hw_u128 p = (hw_u128)a * b;
+    return (uint64_t)p ^ (uint64_t)(p >> 64);
+}
+#else
+static inline uint64_t hw_hash16(uint64_t a, uint64_t b) {
+    return hw_mix(a * 0x9E3779B97F4A7C15ULL + b);
+}
+#endif
+
 /* One key (section, host or method) counted in one interval. */
 typedef struct {
     uint64_t hash;
@@ -67,7 +90,7 @@ typedef struct hw_interval {
     uint64_t bytes_lo, bytes_hi; /* 128-bit sum: 15-digit sizes add up */
     int64_t late, invalid;
     int64_t status[5];
-    uint64_t kseed; /* hash seed of this interval's keys */
+    uint64_t kseed, kseed2; /* hash seeds of this interval's keys */
     hw_key *keys;
     size_t keys_cap, keys_n;
     uint8_t *arena;
@@ -131,9 +154,9 @@ static int hw_grow(void **ptr, size_t *cap, size_t elem, size_t need) {
     return 0;
 }
 
-static void hw_keys_empty(hw_key *keys, size_t cap) {
-    for (size_t i = 0; i < cap; i++) keys[i].kind = UINT32_MAX;
-}
+/* Every byte set, not only the kinds: probes compare an entry's words before
+ * its kind, which must not read indeterminate memory. */
+static void hw_keys_empty(hw_key *keys, size_t cap) { memset(keys, 0xff, cap * sizeof *keys); }
 
 static void hw_iv_destroy(hw_interval *iv) {
     free(iv->keys);
@@ -167,6 +190,7 @@ static hw_interval *hw_iv_new(hw_kernel *K, int64_t k) {
     memset(iv, 0, sizeof *iv);
     iv->k = k;
     iv->kseed = K->seed ^ hw_mix((uint64_t)k);
+    iv->kseed2 = hw_mix(iv->kseed);
     iv->keys = keys;
     iv->keys_cap = keys_cap;
     iv->arena = arena;
@@ -358,38 +382,46 @@ static inline void hw_key_words(const uint8_t *s, size_t n, uint64_t *w0, uint64
     }
 }
 
-static int hw_add_key(hw_interval *iv, uint32_t kind, const uint8_t *s, size_t n) {
+/* Inserts a key not in the table yet (after growing it if need be). */
+static HW_NOINLINE int hw_new_key(hw_interval *iv, uint32_t kind, const uint8_t *s, size_t n,
+                                  uint64_t h, uint64_t w0, uint64_t w1) {
+    if ((iv->keys_n + 1) * 2 > iv->keys_cap && hw_rehash_keys(iv) < 0) return -1;
+    if (hw_grow((void **)&iv->arena, &iv->arena_cap, 1, iv->arena_n + n + 1) < 0) return -1;
+    size_t mask = iv->keys_cap - 1, j = h & mask;
+    while (iv->keys[j].kind != UINT32_MAX) j = (j + 1) & mask;
+    hw_key *e = &iv->keys[j];
+    memcpy(iv->arena + iv->arena_n, s, n);
+    e->hash = h;
+    e->w0 = w0;
+    e->w1 = w1;
+    e->count = 1;
+    e->off = iv->arena_n;
+    e->len = (uint32_t)n;
+    e->kind = kind;
+    iv->arena_n += n;
+    iv->keys_n++;
+    return 0;
+}
+
+/* Inlined at each of its three calls (one per kind): the length tests then
+ * follow one kind's keys, which predicts them. */
+static HW_ALWAYS_INLINE int hw_add_key(hw_interval *iv, uint32_t kind, const uint8_t *s,
+                                       size_t n) {
     uint64_t w0, w1, h;
-    uint64_t kseed = iv->kseed;
     hw_key_words(s, n, &w0, &w1);
     if (n <= 16)
-        h = hw_mix((w0 ^ kseed ^ ((uint64_t)n << 56) ^ kind) * 0x9E3779B97F4A7C15ULL + w1);
+        h = hw_hash16(w0 ^ iv->kseed, w1 ^ iv->kseed2 ^ ((uint64_t)n << 2 | kind));
     else
-        h = hw_hash(s, n, kseed ^ kind);
-    if ((iv->keys_n + 1) * 2 > iv->keys_cap && hw_rehash_keys(iv) < 0) return -1;
+        h = hw_hash(s, n, iv->kseed ^ kind);
     size_t mask = iv->keys_cap - 1, j = h & mask;
     for (;;) {
         hw_key *e = &iv->keys[j];
-        if (e->kind == UINT32_MAX) {
-            if (hw_grow((void **)&iv->arena, &iv->arena_cap, 1, iv->arena_n + n + 1) < 0)
-                return -1;
-            memcpy(iv->arena + iv->arena_n, s, n);
-            e->hash = h;
-            e->w0 = w0;
-            e->w1 = w1;
-            e->count = 1;
-            e->off = iv->arena_n;
-            e->len = (uint32_t)n;
-            e->kind = kind;
-            iv->arena_n += n;
-            iv->keys_n++;
-            return 0;
-        }
-        if (e->hash == h && e->w0 == w0 && e->w1 == w1 && e->kind == kind && e->len == n &&
+        if (e->w0 == w0 && e->w1 == w1 && e->hash == h && e->kind == kind && e->len == n &&
             (n <= 16 || memcmp(iv->arena + e->off + 16, s + 16, n - 16) == 0)) {
             e->count++;
             return 0;
         }
+        if (e->kind == UINT32_MAX) return hw_new_key(iv, kind, s, n, h, w0, w1);
         j = (j + 1) & mask;
     }
 }
