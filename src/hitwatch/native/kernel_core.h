@@ -135,7 +135,7 @@ typedef struct {
     size_t bad_cap, bad_n;
     uint8_t *scratch;
     /* one-entry caches: consecutive lines mostly share them */
-    int64_t last_k;
+    int64_t last_k, last_lo; /* last_lo = last_k * interval */
     hw_interval *last_iv;
     int64_t last_ts;
     hw_second *last_sec;
@@ -289,6 +289,7 @@ static hw_interval *hw_iv(hw_kernel *K, int64_t k) {
         K->ivs_n++;
     }
     K->last_k = k;
+    K->last_lo = k * K->interval;
     K->last_iv = iv;
     return iv;
 }
@@ -559,8 +560,13 @@ static hw_result *hw_detach(hw_kernel *K, int all) {
 
 static int hw_count(hw_kernel *K, const hw_rec *r) {
     if (hw_add_second(K, r->ts) < 0) return -1;
-    hw_interval *iv = hw_iv(K, r->ts / K->interval);
-    if (iv == NULL) return -1;
+    /* Most records fall in the last interval looked up: a range test spares
+     * the 64-bit division (ts >= 0 and last_lo >= 0, so no overflow). */
+    hw_interval *iv = K->last_iv;
+    if (iv == NULL || (uint64_t)(r->ts - K->last_lo) >= (uint64_t)K->interval) {
+        iv = hw_iv(K, r->ts / K->interval);
+        if (iv == NULL) return -1;
+    }
     iv->hits++;
     uint64_t lo = iv->bytes_lo + (uint64_t)r->nbytes;
     iv->bytes_hi += lo < iv->bytes_lo;
