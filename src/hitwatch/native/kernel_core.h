@@ -73,10 +73,11 @@ static inline uint64_t hw_hash16(uint64_t a, uint64_t b) {
 }
 #endif
 
-/* One key (section, host or method) counted in one interval. */
+/* One key (section, host or method) counted in one interval. No hash is
+ * kept: rehashing recomputes it, and probes compare the words, which decide
+ * for keys of up to 16 bytes; 40 bytes an entry, not 48. */
 typedef struct {
-    uint64_t hash;
-    uint64_t w0, w1; /* the first 16 bytes of the key, zero-padded: most keys fit */
+    uint64_t w0, w1; /* hw_key_words: with len, the whole of a key of <= 16 bytes */
     int64_t count;
     size_t off; /* key bytes in the interval's arena */
     uint32_t len;
@@ -340,23 +341,6 @@ static int hw_add_second(hw_kernel *K, int64_t ts) {
     return 0;
 }
 
-static int hw_rehash_keys(hw_interval *iv) {
-    size_t cap = iv->keys_cap * 2;
-    hw_key *n = malloc(cap * sizeof *n);
-    if (n == NULL) return -1;
-    hw_keys_empty(n, cap);
-    for (size_t i = 0; i < iv->keys_cap; i++) {
-        if (iv->keys[i].kind == UINT32_MAX) continue;
-        size_t j = iv->keys[i].hash & (cap - 1);
-        while (n[j].kind != UINT32_MAX) j = (j + 1) & (cap - 1);
-        n[j] = iv->keys[i];
-    }
-    free(iv->keys);
-    iv->keys = n;
-    iv->keys_cap = cap;
-    return 0;
-}
-
 static inline uint32_t hw_load32(const uint8_t *s) {
     uint32_t v;
     memcpy(&v, s, 4);
@@ -382,16 +366,49 @@ static inline void hw_key_words(const uint8_t *s, size_t n, uint64_t *w0, uint64
     }
 }
 
+static HW_ALWAYS_INLINE uint64_t hw_key_hash(const hw_interval *iv, uint32_t kind,
+                                             const uint8_t *s, size_t n, uint64_t w0,
+                                             uint64_t w1) {
+    if (n <= 16) return hw_hash16(w0 ^ iv->kseed, w1 ^ iv->kseed2 ^ ((uint64_t)n << 2 | kind));
+    return hw_hash(s, n, iv->kseed ^ kind);
+}
+
+/* Small tables (the usual few dozen keys an interval) are kept at most a
+ * quarter full, which makes collisions, and the mispredicted probes they
+ * cost, rarer; large ones at most half full, as memory then matters more. */
+#define HW_SPARSE_KEYS 1024
+
+static inline int hw_keys_full(const hw_interval *iv) {
+    return (iv->keys_n + 1) * (iv->keys_cap <= HW_SPARSE_KEYS ? 4 : 2) > iv->keys_cap;
+}
+
+static int hw_rehash_keys(hw_interval *iv) {
+    size_t cap = iv->keys_cap * 2;
+    hw_key *n = malloc(cap * sizeof *n);
+    if (n == NULL) return -1;
+    hw_keys_empty(n, cap);
+    for (size_t i = 0; i < iv->keys_cap; i++) {
+        if (iv->keys[i].kind == UINT32_MAX) continue;
+        const hw_key *e = &iv->keys[i];
+        size_t j = hw_key_hash(iv, e->kind, iv->arena + e->off, e->len, e->w0, e->w1) & (cap - 1);
+        while (n[j].kind != UINT32_MAX) j = (j + 1) & (cap - 1);
+        n[j] = *e;
+    }
+    free(iv->keys);
+    iv->keys = n;
+    iv->keys_cap = cap;
+    return 0;
+}
+
 /* Inserts a key not in the table yet (after growing it if need be). */
 static HW_NOINLINE int hw_new_key(hw_interval *iv, uint32_t kind, const uint8_t *s, size_t n,
                                   uint64_t h, uint64_t w0, uint64_t w1) {
-    if ((iv->keys_n + 1) * 2 > iv->keys_cap && hw_rehash_keys(iv) < 0) return -1;
+    if (hw_keys_full(iv) && hw_rehash_keys(iv) < 0) return -1;
     if (hw_grow((void **)&iv->arena, &iv->arena_cap, 1, iv->arena_n + n + 1) < 0) return -1;
     size_t mask = iv->keys_cap - 1, j = h & mask;
     while (iv->keys[j].kind != UINT32_MAX) j = (j + 1) & mask;
     hw_key *e = &iv->keys[j];
     memcpy(iv->arena + iv->arena_n, s, n);
-    e->hash = h;
     e->w0 = w0;
     e->w1 = w1;
     e->count = 1;
@@ -407,16 +424,13 @@ static HW_NOINLINE int hw_new_key(hw_interval *iv, uint32_t kind, const uint8_t 
  * follow one kind's keys, which predicts them. */
 static HW_ALWAYS_INLINE int hw_add_key(hw_interval *iv, uint32_t kind, const uint8_t *s,
                                        size_t n) {
-    uint64_t w0, w1, h;
+    uint64_t w0, w1;
     hw_key_words(s, n, &w0, &w1);
-    if (n <= 16)
-        h = hw_hash16(w0 ^ iv->kseed, w1 ^ iv->kseed2 ^ ((uint64_t)n << 2 | kind));
-    else
-        h = hw_hash(s, n, iv->kseed ^ kind);
+    uint64_t h = hw_key_hash(iv, kind, s, n, w0, w1);
     size_t mask = iv->keys_cap - 1, j = h & mask;
     for (;;) {
         hw_key *e = &iv->keys[j];
-        if (e->w0 == w0 && e->w1 == w1 && e->hash == h && e->kind == kind && e->len == n &&
+        if (e->w0 == w0 && e->w1 == w1 && e->kind == kind && e->len == n &&
             (n <= 16 || memcmp(iv->arena + e->off + 16, s + 16, n - 16) == 0)) {
             e->count++;
             return 0;
