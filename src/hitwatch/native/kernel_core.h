@@ -41,19 +41,18 @@ static inline uint64_t hw_mix(uint64_t h) {
     return h;
 }
 
+/* A key of 8 bytes or more (in use: more than 16) to a hash. The last word
+ * is the 8 bytes that end the key, which may overlap the word before: no
+ * variable-length copy, which is a libc call; with the length in the hash,
+ * every byte still counts. */
 static inline uint64_t hw_hash(const uint8_t *p, size_t n, uint64_t seed) {
     uint64_t h = seed ^ ((uint64_t)n * 0x9E3779B97F4A7C15ULL);
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = (h ^ v) * 0xbf58476d1ce4e5b9ULL;
+    const uint8_t *last = p + n - 8;
+    for (; p < last; p += 8) {
+        h = (h ^ hw_load64(p)) * 0xbf58476d1ce4e5b9ULL;
         h ^= h >> 31;
-        p += 8;
-        n -= 8;
     }
-    uint64_t v = 0;
-    memcpy(&v, p, n);
-    h = (h ^ v) * 0x94d049bb133111ebULL;
+    h = (h ^ hw_load64(last)) * 0x94d049bb133111ebULL;
     h ^= h >> 29;
     return hw_mix(h);
 }
