@@ -111,6 +111,8 @@ typedef struct {
 
 #define HW_POOL_MAX 64       /* recycled intervals kept */
 #define HW_KEEP_KEYS 4096    /* larger key tables are freed, not recycled */
+#define HW_FRESH_KEYS 256    /* at most this many slots for a fresh interval's key table */
+#define HW_FRESH_ARENA 4096  /* and at most this many bytes for its arena */
 
 typedef struct {
     /* options */
@@ -127,6 +129,11 @@ typedef struct {
     size_t ivs_cap, ivs_n;
     hw_interval *pool;
     size_t pool_n;
+    /* A fresh interval (not from the pool: a reader's workers have none)
+     * starts with the table and arena sizes of the last one handed over, up
+     * to HW_FRESH_*: intervals of a log have similar keys, and growing from
+     * the smallest size cost two rehashes and several reallocs each. */
+    size_t keys_cap0, arena_cap0;
     /* non-final seconds: ts -> hits (ts < 0 is empty) */
     hw_second *secs;
     size_t secs_cap, secs_n;
@@ -177,12 +184,16 @@ static hw_interval *hw_iv_new(hw_kernel *K, int64_t k) {
     uint8_t *arena = iv->arena;
     size_t arena_cap = iv->arena_cap;
     if (keys == NULL) {
-        keys_cap = 64;
+        keys_cap = K->keys_cap0;
         keys = malloc(keys_cap * sizeof *keys);
         if (keys == NULL) {
             hw_iv_destroy(iv);
             return NULL;
         }
+    }
+    if (arena == NULL && K->arena_cap0) {
+        arena = malloc(K->arena_cap0); /* may fail: hw_grow then tries again */
+        arena_cap = arena ? K->arena_cap0 : 0;
     }
     hw_keys_empty(keys, keys_cap);
     memset(iv, 0, sizeof *iv);
@@ -224,6 +235,7 @@ static int hw_init(hw_kernel *K, int format, int64_t interval, int64_t lateness,
     K->final = -1;
     K->stamps.ts = -2;
     K->last_k = -1;
+    K->keys_cap0 = 64;
     K->ivs_cap = 64;
     K->secs_cap = 1024;
     K->ivs = calloc(K->ivs_cap, sizeof *K->ivs);
@@ -542,6 +554,8 @@ static hw_result *hw_detach(hw_kernel *K, int all) {
         hw_interval *iv = K->ivs[i];
         if (iv && iv->k <= kmax) {
             res->ivs[res->ivs_n++] = iv;
+            K->keys_cap0 = iv->keys_cap < HW_FRESH_KEYS ? iv->keys_cap : HW_FRESH_KEYS;
+            K->arena_cap0 = iv->arena_cap < HW_FRESH_ARENA ? iv->arena_cap : HW_FRESH_ARENA;
             K->ivs[i] = NULL;
         }
     }
