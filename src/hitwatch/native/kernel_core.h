@@ -582,15 +582,18 @@ static hw_result *hw_detach(hw_kernel *K, int all) {
 
 /* ------------------------------------------------------------- engine */
 
+/* The interval holding second ts >= 0. Most lookups hit the last interval
+ * looked up: a range test spares the 64-bit division (ts >= 0 and
+ * last_lo >= 0, so no overflow). */
+static inline hw_interval *hw_iv_at(hw_kernel *K, int64_t ts) {
+    if (K->last_iv && (uint64_t)(ts - K->last_lo) < (uint64_t)K->interval) return K->last_iv;
+    return hw_iv(K, ts / K->interval);
+}
+
 static int hw_count(hw_kernel *K, const hw_rec *r) {
     if (hw_add_second(K, r->ts) < 0) return -1;
-    /* Most records fall in the last interval looked up: a range test spares
-     * the 64-bit division (ts >= 0 and last_lo >= 0, so no overflow). */
-    hw_interval *iv = K->last_iv;
-    if (iv == NULL || (uint64_t)(r->ts - K->last_lo) >= (uint64_t)K->interval) {
-        iv = hw_iv(K, r->ts / K->interval);
-        if (iv == NULL) return -1;
-    }
+    hw_interval *iv = hw_iv_at(K, r->ts);
+    if (iv == NULL) return -1;
     iv->hits++;
     uint64_t lo = iv->bytes_lo + (uint64_t)r->nbytes;
     iv->bytes_hi += lo < iv->bytes_lo;
@@ -602,8 +605,9 @@ static int hw_count(hw_kernel *K, const hw_rec *r) {
     return 0;
 }
 
-/* The interval a late or invalid line read now belongs to (SPEC §3). */
-static inline int64_t hw_open_k(const hw_kernel *K) { return (K->final + 1) / K->interval; }
+/* The interval a late or invalid line read now belongs to (SPEC §3): the one
+ * holding F + 1 (>= start >= 0). */
+static inline hw_interval *hw_open_iv(hw_kernel *K) { return hw_iv_at(K, K->final + 1); }
 
 static int hw_invalid_line(hw_kernel *K) {
     K->invalid++;
@@ -611,7 +615,7 @@ static int hw_invalid_line(hw_kernel *K) {
         K->pending_invalid++;
         return 0;
     }
-    hw_interval *iv = hw_iv(K, hw_open_k(K));
+    hw_interval *iv = hw_open_iv(K);
     if (iv == NULL) return -1;
     iv->invalid++;
     return 0;
@@ -630,7 +634,7 @@ static int hw_record(hw_kernel *K, const hw_rec *r) {
             K->start = K->min_ts;
             K->final = K->max_ts - K->lag;
             if (K->pending_invalid) {
-                hw_interval *iv = hw_iv(K, K->start / K->interval);
+                hw_interval *iv = hw_iv_at(K, K->start);
                 if (iv == NULL) return -1;
                 iv->invalid += K->pending_invalid;
                 K->pending_invalid = 0;
@@ -645,7 +649,7 @@ static int hw_record(hw_kernel *K, const hw_rec *r) {
         K->late++;
         int64_t behind = K->max_ts - ts;
         if (behind > K->max_late) K->max_late = behind;
-        hw_interval *iv = hw_iv(K, hw_open_k(K));
+        hw_interval *iv = hw_open_iv(K);
         if (iv == NULL) return -1;
         iv->late++;
         return 0;
