@@ -57,9 +57,10 @@ static inline uint64_t hw_hash(const uint8_t *p, size_t n, uint64_t seed) {
     return hw_mix(h);
 }
 
-/* Two words (a key of up to 16 bytes, seeded) to a hash: one wide multiply
- * whose halves are folded, where the 128-bit product exists; both halves
- * depend on every bit of both words. */
+/* Two words (a key of up to 16 bytes, seeded) to a hash: one wide multiply,
+ * where the 128-bit product exists, instead of three. Its high half depends
+ * on every bit of both words; folding it onto the low half brings that into
+ * the low bits, which pick the slot. */
 #if defined(__SIZEOF_INT128__)
 __extension__ typedef unsigned __int128 hw_u128;
 static inline uint64_t hw_hash16(uint64_t a, uint64_t b) {
@@ -72,9 +73,9 @@ static inline uint64_t hw_hash16(uint64_t a, uint64_t b) {
 }
 #endif
 
-/* One key (section, host or method) counted in one interval. No hash is
- * kept: rehashing recomputes it, and probes compare the words, which decide
- * for keys of up to 16 bytes; 40 bytes an entry, not 48. */
+/* One key (section, host or method) counted in one interval. No hash is kept,
+ * so that an entry is 40 bytes: rehashing recomputes it, and probes compare
+ * the words, which decide for keys of up to 16 bytes. */
 typedef struct {
     uint64_t w0, w1; /* hw_key_words: with len, the whole of a key of <= 16 bytes */
     int64_t count;
@@ -377,6 +378,8 @@ static inline void hw_key_words(const uint8_t *s, size_t n, uint64_t *w0, uint64
     }
 }
 
+/* The length and kind are hashed too: keys whose words are equal (a host and
+ * a method "GET", or "a" and "aaa") must not share their home slots. */
 static HW_ALWAYS_INLINE uint64_t hw_key_hash(const hw_interval *iv, uint32_t kind,
                                              const uint8_t *s, size_t n, uint64_t w0,
                                              uint64_t w1) {
@@ -411,7 +414,8 @@ static int hw_rehash_keys(hw_interval *iv) {
     return 0;
 }
 
-/* Inserts a key not in the table yet (after growing it if need be). */
+/* Inserts a key not in the table yet (after growing it if need be). Out of
+ * line: it is rare, and the lookup inlined three times stays small. */
 static HW_NOINLINE int hw_new_key(hw_interval *iv, uint32_t kind, const uint8_t *s, size_t n,
                                   uint64_t h, uint64_t w0, uint64_t w1) {
     if (hw_keys_full(iv) && hw_rehash_keys(iv) < 0) return -1;
