@@ -47,7 +47,8 @@ def run_native(
 ) -> tuple[str, list[tuple[int, str]], list[str]]:
     """conftest.run_bytes with the native reader: (jsonl, invalid lines, notes).
     `block`: bytes it reads at a time from a finite source (`via` readinto or file)."""
-    with file_block(block):
+    # A real file with two workers: chunks are read ahead from guessed states.
+    with file_block(block, workers=2 if via == "file" else None):
         got = run_bytes(data, chunks=chunks, fmt=fmt, engine_name="native", via=via, **engine_opts)
     return got.out, got.invalid, got.notes
 

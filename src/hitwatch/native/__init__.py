@@ -50,8 +50,10 @@ FILE_BLOCK = 1 << 20
 CHUNK = 32 << 20
 """Bytes of a regular file each worker thread takes at a time (see reader.h)."""
 
-WORKERS = min(2, os.cpu_count() or 1)
-"""Worker threads for a regular file: the output is the same with any number."""
+WORKERS = 1
+"""Worker threads for a regular file: the output is the same with any number.
+One, beside the Python thread, already keeps two cores busy on typical logs;
+a second one helps only when the kernel is the bottleneck (see README)."""
 
 _import_error: str | None = None
 
