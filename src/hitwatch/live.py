@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Protocol, runtime_checkable
 
 from hitwatch.engine.core import Engine
-from hitwatch.pipeline import Note, Reader, Run, make_reader
+from hitwatch.pipeline import Note, OnInvalid, Reader, Run, make_reader
 from hitwatch.sinks import Sink
 from hitwatch.sinks.base import safe
 from hitwatch.sources import Source, SourceError
@@ -36,8 +36,6 @@ POLL_INTERVAL = 0.05
 
 PACED_BLOCK = 4096
 """Bytes per block when pacing: a few dozen lines, so pacing is smooth."""
-
-OnInvalid = Callable[[str, int, str], None]
 
 
 @dataclass

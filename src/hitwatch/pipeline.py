@@ -19,6 +19,9 @@ from hitwatch.sources import Source
 Note = Callable[[str], None]
 """Where operator notes go (stderr in the CLI)."""
 
+OnInvalid = Callable[[str, int, str], None]
+"""Told of each invalid line: (source name, line number, reason)."""
+
 
 def feed_block(engine: Engine, block: Block, on_invalid: Callable[[int, str], None]) -> None:
     """Give a parsed block to the engine, invalid lines at their place in the input."""
@@ -65,7 +68,7 @@ class SourceReader:
         format_name: str,
         note: Note,
         engine: Engine,
-        on_invalid: Callable[[str, int, str], None],
+        on_invalid: OnInvalid,
     ) -> None:
         self.source = source
         self.format_name = format_name
@@ -150,7 +153,7 @@ def make_reader(
     format_name: str,
     engine: Engine,
     note: Note,
-    on_invalid: Callable[[str, int, str], None],
+    on_invalid: OnInvalid,
     *,
     engine_name: str = "auto",
 ) -> Reader:
@@ -185,7 +188,7 @@ def run(
     engine: Engine,
     sink: Sink,
     note: Note,
-    on_invalid: Callable[[str, int, str], None],
+    on_invalid: OnInvalid,
     *,
     engine_name: str = "auto",
 ) -> Run:

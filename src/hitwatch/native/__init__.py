@@ -4,9 +4,10 @@
 decode + parse + ingest of the pure engine: for each block it parses every
 line with the rules of `hitwatch.formats`, runs the time model of
 `Engine.feed` record by record (late and invalid attribution included) and
-hands back, per block, hits per second and per-interval counts keyed by
-decoded text. `Engine.absorb` takes them and emits the events with the same
-Python code as the pure engine, so the output is the same by construction:
+hands back the hits of final seconds and the counts of complete intervals
+keyed by decoded text (everything, at the end of a source or for a live
+one). `Engine.absorb` takes them and emits the events with the same Python
+code as the pure engine, so the output is the same by construction:
 Python work is per block, per interval and per distinct key, never per line.
 
 Imported lazily (only when a run uses it) so `hitwatch --version` stays fast.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from hitwatch import formats
 from hitwatch.engine.core import Engine
 from hitwatch.formats import Format
 from hitwatch.formats.base import MAX_LINE
-from hitwatch.pipeline import Note, SourceReader
+from hitwatch.pipeline import Note, OnInvalid, SourceReader
 from hitwatch.sources import BLOCK_SIZE, BOM, Source, SourceError, reason_of
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class NativeReader(SourceReader):
         format_name: str,
         note: Note,
         engine: Engine,
-        on_invalid: Callable[[str, int, str], None],
+        on_invalid: OnInvalid,
     ) -> None:
         super().__init__(source, format_name, note, engine, on_invalid)
         self.block_size = 0  # 0: FILE_BLOCK
@@ -156,23 +157,21 @@ class NativeReader(SourceReader):
                 return
         kernel = self._holding = self._kernel(self._format([]))
         kernel.set_state(*self.engine.time_state())
-        threads = fd is not None and hasattr(kernel, "start")
+        if fd is None or not hasattr(kernel, "start"):
+            for out in kernel_blocks(kernel, buf, self.lineno + 1):
+                yield self._take(out)[1]
+            self._holding = None
+            return
         if buf.at_start:
-            # The first block in this thread: LineBuffer drops a byte-order
-            # mark. Before worker threads, everything is handed over.
+            # The workers do not drop a byte-order mark, LineBuffer does: the
+            # first block in this thread, everything handed over before them.
             last = not buf.fill()
-            every = last or threads
-            used, lines = self._take(kernel.feed(buf.data(), self.lineno + 1, last, every))
+            used, lines = self._take(kernel.feed(buf.data(), self.lineno + 1, last, True))
             buf.consume(used)
             yield lines
             if last:
                 self._holding = None
                 return
-        if fd is None or not threads:
-            for out in kernel_blocks(kernel, buf, self.lineno + 1):
-                yield self._take(out)[1]
-            self._holding = None
-            return
         # A regular file: worker threads read and parse it (no GIL; see
         # reader.h) while this one turns what they hand over into events.
         self._holding = None  # each chunk hands everything over at its end

@@ -216,10 +216,7 @@ static PyObject *Kernel_feed(KernelObject *self, PyObject *args) {
     size_t n = (size_t)buf.len;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    if (!last) {
-        /* whole lines only: up to the last newline */
-        while (n > 0 && data[n - 1] != '\n') n--;
-    }
+    if (!last) n = hw_whole_lines(data, n);
     rc = hw_feed(K, data, n, first_lineno);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&buf);

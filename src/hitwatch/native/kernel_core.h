@@ -146,7 +146,6 @@ typedef struct {
     int64_t last_k, last_lo; /* last_lo = last_k * interval */
     hw_interval *last_iv;
     hw_stamp_cache stamps;
-    int oom;
 } hw_kernel;
 
 static int hw_grow(void **ptr, size_t *cap, size_t elem, size_t need) {
@@ -223,7 +222,6 @@ static void hw_iv_release(hw_kernel *K, hw_interval *iv) {
 static void hw_counts_clear(hw_kernel *K) {
     K->rows = K->late = K->invalid = K->headers = K->empty = K->lines = K->max_late = 0;
     K->bad_n = 0;
-    K->oom = 0;
 }
 
 static int hw_init(hw_kernel *K, int format, int64_t interval, int64_t lateness, uint64_t seed) {
@@ -692,6 +690,13 @@ static inline const uint8_t *hw_line_end(const uint8_t *lo, const uint8_t *p, co
 #endif
 }
 
+/* The bytes of `data` up to and including its last newline: the whole lines
+ * of a block read from a stream (the rest waits for the next block). */
+static size_t hw_whole_lines(const uint8_t *data, size_t n) {
+    while (n > 0 && data[n - 1] != '\n') n--;
+    return n;
+}
+
 /* A block of whole lines, as decode_lines splits it: a final \n ends the last
  * line; without one, the rest is the last line. `first_lineno` numbers the
  * first line. Adds to the per-feed counts (see hw_counts_clear). */
@@ -703,10 +708,7 @@ static int hw_feed(hw_kernel *K, const uint8_t *data, size_t n, int64_t first_li
     for (;;) {
         const uint8_t *nl = hw_line_end(data, p, end);
         const uint8_t *stop = nl ? nl : end;
-        if (hw_line(K, p, (size_t)(stop - p), lineno) < 0) {
-            K->oom = 1;
-            return -1;
-        }
+        if (hw_line(K, p, (size_t)(stop - p), lineno) < 0) return -1;
         lineno++;
         if (nl == NULL) break;
         p = nl + 1;

@@ -58,8 +58,8 @@ static void hw_time_set(hw_kernel *K, const hw_time *t) {
 typedef struct {
     int64_t begin, end; /* bytes [begin, end); end < 0: to the end of the file */
     int state;          /* HW_TODO, HW_RUNNING, HW_DONE */
-    int exact;          /* started from the true time state */
-    int valid;          /* its start state is known to be the true one */
+    int valid;          /* its start state is known to be the true one (set when it
+                           is picked with the true state, or when its guess is checked) */
     int redo;           /* the guess was wrong: the worker throws its work away */
     int guess_ready;    /* `guess` is set (a worker guesses without the lock) */
     hw_time guess;      /* the start state it was run from */
@@ -236,9 +236,7 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
         }
         have += (size_t)n;
         int last = n == 0;
-        size_t used = have;
-        if (!last)
-            while (used > 0 && W->buf[used - 1] != '\n') used--;
+        size_t used = last ? have : hw_whole_lines(W->buf, have);
         hw_counts_clear(K);
         if (hw_feed(K, W->buf, used, lineno) < 0) return -1;
         res = hw_detach(K, last);
@@ -282,12 +280,12 @@ static void *hw_worker_main(void *arg) {
         int guessing = 0;
         if (c == 0) {
             ch->guess = R->first;
-            ch->exact = ch->valid = 1;
+            ch->valid = 1;
         } else if (R->chunks[c - 1].state == HW_DONE && R->chunks[c - 1].valid) {
             ch->guess = R->chunks[c - 1].end_state;
-            ch->exact = ch->valid = 1;
+            ch->valid = 1;
         } else {
-            ch->exact = ch->valid = 0;
+            ch->valid = 0;
             guessing = 1;
         }
         if (guessing) {
@@ -354,7 +352,8 @@ static hw_result *hw_reader_next(hw_reader *R, int *nomem) {
         if (R->cur < R->n_chunks) {
             hw_chunk *nx = &R->chunks[R->cur];
             while (nx->state == HW_RUNNING && !nx->guess_ready) pthread_cond_wait(&R->cv, &R->mu);
-            if (nx->state != HW_TODO && !nx->exact) {
+            /* Until now only chunks started from the true state are valid. */
+            if (nx->state != HW_TODO && !nx->valid) {
                 if (hw_same_time(&nx->guess, &end)) {
                     nx->valid = 1;
                 } else {
