@@ -21,6 +21,22 @@ typedef struct {
     int64_t rows, late, hits, late_attributed, last_k, last_s;
 } totals;
 
+/* hw_rank gives each kind's keys once each, in _rank's order, counts summing to the hits. */
+static void check_ranked(const hw_interval *iv) {
+    hw_ranked *r = malloc((iv->keys_n + 1) * sizeof *r);
+    if (r == NULL) abort();
+    for (uint32_t kind = 0; kind < 3; kind++) {
+        size_t n = hw_rank(iv, kind, r);
+        int64_t sum = 0;
+        for (size_t i = 0; i < n; i++) {
+            sum += r[i].count;
+            if (i && hw_rank_cmp(&r[i - 1], &r[i]) >= 0) abort(); /* strictly ordered: no twins */
+        }
+        if (sum != iv->hits) abort();
+    }
+    free(r);
+}
+
 static void check_result(const hw_result *res, const uint8_t *data, size_t n, totals *t,
                          int keep) {
     int64_t lines = 0;
@@ -67,6 +83,7 @@ static void check_result(const hw_result *res, const uint8_t *data, size_t n, to
         }
         for (int k = 0; k < 3; k++)
             if (per_kind[k] != iv->hits) abort();
+        check_ranked(iv);
     }
 }
 

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import APACHE_LOGS, SAMPLE_CSV, file_block, run_bytes
+from conftest import APACHE_LOGS, CSV_HEADER, SAMPLE_CSV, file_block, run_bytes
 from hitwatch import formats, native
 from hitwatch.cli import main
 from hitwatch.formats.clf import ClfFormat
@@ -520,3 +520,94 @@ def test_kernel_rejects_bad_arguments() -> None:
     k = module.Kernel(module.CLF, 10, 5)
     out = k.feed(memoryview(b"x\n"), 1, True, True)
     assert out[0] == 2 and out[9] == 1 and out[12] == 1
+
+
+# ------------------------------------------- intervals ranked by the kernel
+
+
+def _csv_line(ts: int, host: str, method: str, path: str = "/a/b", status: int = 200) -> str:
+    return f'"{host}","-","-",{ts},"{method} {path} HTTP/1.1",{status},10'
+
+
+@pytest.mark.parametrize("top", [1, 3, 50])
+def test_kernel_ranking_matches_python(top: int) -> None:
+    """Complete intervals are ranked in C (count descending, then name as
+    Python orders str): ties, names that are prefixes of others, spaces,
+    exactly 20 methods (ranked in C) and 21 (the "(other)" rule, left to
+    Python), and non-ASCII names (left to Python)."""
+    lines = [CSV_HEADER]
+    names = ["a", "ab", "a b", "A", "b", "aa", "a~", "a!", "zz", "10.0.0.1", "10.0.0.10"]
+    for i, name in enumerate(names * 3):
+        lines.append(_csv_line(BASE + i % 7, name, "GET", f"/{name[::-1]}/x"))
+    for i in range(20):  # interval 1: exactly MAX_METHODS methods
+        lines.append(_csv_line(BASE + 10 + i % 10, f"h{i % 4}", f"M{i:02d}"))
+    for i in range(30):  # interval 2: more, with their "(other)" entry
+        lines.append(_csv_line(BASE + 20 + i % 10, "h", f"M{i % 23:02d}"))
+    lines.append(_csv_line(BASE + 31, "h\u00e9", "GET"))  # interval 3: non-ASCII
+    lines.append(_csv_line(BASE + 32, "h\u00e8", "GET"))
+    lines.append(_csv_line(BASE + 42, "h", "G\u00c9T"))
+    lines += [_csv_line(BASE + 50 + i, "h", "GET") for i in range(40)]
+    data = ("\n".join(lines) + "\n").encode()
+    for lateness in (0, 3, 300):
+        check_same(data, native_chunks=[97, 4096], top=top, lateness=lateness)
+
+
+def test_kernel_ranks_only_complete_intervals_past_the_floor() -> None:
+    module = native.kernel_module()
+    assert module is not None
+    data = "".join(_csv_line(BASE + s, "h", "GET") + "\n" for s in range(0, 60, 2)).encode()
+
+    def fed(floor: int | None, top: int = 5) -> tuple[list[int], list[int]]:
+        k = module.Kernel(module.CSV, 10, 0, top)
+        if floor is not None:
+            k.set_state(False, 0, -1, -1, 0, 0, floor)
+        out = k.feed(data, 1, True, True)
+        return sorted(out[17]), [iv[0] for iv in out[15]]
+
+    k0 = BASE // 10
+    # Every second up to M - 1 is final: the last interval is not complete.
+    assert fed(-1) == ([k0 + i for i in range(5)], [k0 + 5])
+    assert fed(k0 + 2) == ([k0 + 3, k0 + 4], [k0, k0 + 1, k0 + 2, k0 + 5])
+    assert fed(None) == ([], [k0 + i for i in range(6)])  # no floor given: nothing ranked
+    assert fed(-1, top=-1) == ([], [k0 + i for i in range(6)])
+    ready = module.Kernel(module.CSV, 10, 0, 1)
+    ready.set_state(False, 0, -1, -1, 0, 0, -1)
+    payload = ready.feed(data, 1, True, True)[17][k0]
+    assert payload == (5, 50, (("2xx", 5),), (("GET", 5),), (("/a", 5),), (("h", 5),), 0, 0, 0)
+
+
+def test_files_that_share_an_interval(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The second file continues intervals the first one left open: the
+    engine holds their counts, so the kernel must hand them over as counts."""
+    lines = [_csv_line(BASE + s // 3, f"h{s % 5}", "GET") for s in range(300)]
+    first, second = tmp_path / "1.log", tmp_path / "2.log"
+    first.write_text("\n".join([CSV_HEADER, *lines[:150]]) + "\n")
+    second.write_text("\n".join([CSV_HEADER, *lines[140:]]) + "\n")
+    outs = set()
+    for engine in ("native", "python"):
+        for lateness in ("0", "30"):
+            args = ("--output", "jsonl", "--engine", engine, "--lateness", lateness)
+            code, out, _ = _cli(capsys, *args, str(first), str(second))
+            assert code == 0
+            outs.add((lateness, out))
+    assert len(outs) == 2
+
+
+def test_engine_refuses_a_ranked_interval_it_holds_counts_of() -> None:
+    from hitwatch.engine.core import Engine
+
+    engine = Engine(interval=10, lateness=0)
+    engine.feed([(BASE, 1, "/a", "h", "2xx", "GET")])
+    k = BASE // 10
+    assert engine.holds_upto() == k
+    with pytest.raises(RuntimeError):
+        engine.absorb(
+            engine.time_state(),
+            rows=0,
+            late=0,
+            invalid=0,
+            max_late=0,
+            seconds={},
+            intervals=[],
+            ready={k: (1, 1, (), (), (), (), 0, 0, 0)},
+        )

@@ -28,6 +28,9 @@ Column = Sequence[str]
 TimeState = tuple[bool, int, int, int, int, int]
 """(started, start, final, max_ts, min_ts, invalid before start): see `Engine.time_state`."""
 
+ReadyReport = tuple[int, int, Ranked, Ranked, Ranked, Ranked, int, int, int]
+"""A complete interval, ranked: the fields of its Report after start_ts and end_ts."""
+
 IntervalCounts = tuple[
     int, int, int, int, int, Sequence[int], Mapping[str, int], Mapping[str, int], Mapping[str, int]
 ]
@@ -148,6 +151,7 @@ class Engine:
 
         self._seconds: Counter[int] = Counter()  # non-final second -> hits
         self._intervals: dict[int, _Interval] = {}  # k -> counts of [kR, kR + R)
+        self._ready: dict[int, ReadyReport] = {}  # k -> a complete interval, ranked
         self._invalid_before_start = 0
 
         self.rows = 0  # rows fed, late ones included
@@ -269,6 +273,11 @@ class Engine:
             self._invalid_before_start,
         )
 
+    def holds_upto(self) -> int:
+        """The largest k of an interval this engine holds counts of (-1 for none):
+        a block-at-a-time engine may rank only complete intervals past it."""
+        return max(self._intervals, default=-1)
+
     def absorb(
         self,
         state: TimeState,
@@ -279,6 +288,7 @@ class Engine:
         max_late: int,
         seconds: Mapping[int, int],
         intervals: Iterable[IntervalCounts],
+        ready: Mapping[int, ReadyReport] | None = None,
     ) -> None:
         """Take a block that a block-at-a-time engine read (SPEC §3, its note).
 
@@ -288,6 +298,10 @@ class Engine:
         already attributed to their intervals. No count lands in a final
         second or a reported interval, so making the seconds final here, once
         per block, emits the same events as `feed` would have, line by line.
+
+        `ready` holds complete intervals that the block engine ranked itself,
+        exactly as `_emit_report` would (k past `holds_upto()`): their
+        reports are made from them as they are.
         """
         if self._ended:
             raise RuntimeError("engine already finished")
@@ -309,6 +323,10 @@ class Engine:
             iv.sections.update(sections)
             iv.hosts.update(hosts)
             iv.methods.update(methods)
+        if ready:
+            if not self._intervals.keys().isdisjoint(ready):
+                raise RuntimeError("a ranked interval the engine holds counts of")
+            self._ready.update(ready)
         self.max_ts = max_ts
         self._min_ts = min_ts
         self._invalid_before_start = pending
@@ -534,11 +552,11 @@ class Engine:
         last_k = stop // interval - 1  # last interval whose end is <= stop
         k = first_k
         while k <= last_k:
-            if k in self._intervals or k * interval < self.start:
+            if k in self._intervals or k in self._ready or k * interval < self.start:
                 self._emit_report(k, (k + 1) * interval)
                 k += 1
                 continue
-            busy = [j for j in self._intervals if k < j <= last_k]
+            busy = [j for j in (*self._intervals, *self._ready) if k < j <= last_k]
             run_end = min(busy, default=last_k + 1)
             self._out.append(Quiet(k * interval, run_end * interval, interval))
             k = run_end
@@ -546,6 +564,11 @@ class Engine:
     def _emit_report(self, k: int, end: int) -> None:
         interval = self.interval
         start = max(k * interval, self.start)
+        if self._ready:
+            ready = self._ready.pop(k, None)
+            if ready is not None:
+                self._out.append(Report(start, end, *ready))
+                return
         iv = self._intervals.pop(k, None)
         if iv is None:
             self._out.append(Report(start, end, 0, 0, (), (), (), (), 0, 0, 0))

@@ -129,7 +129,7 @@ class NativeReader(SourceReader):
             sample = formats.decode_lines(head_lines(data, formats.SCAN_LINES))
             fmt = self._format(sample.lines)
         kernel = self._kernel(fmt)
-        kernel.set_state(*self.engine.time_state())
+        kernel.set_state(*self.engine.time_state(), self.engine.holds_upto())
         return self._take(kernel.feed(data, self.lineno + 1, True, True))[1]
 
     def flush(self) -> int:
@@ -156,7 +156,7 @@ class NativeReader(SourceReader):
             if last:
                 return
         kernel = self._holding = self._kernel(self._format([]))
-        kernel.set_state(*self.engine.time_state())
+        kernel.set_state(*self.engine.time_state(), self.engine.holds_upto())
         if fd is None or not hasattr(kernel, "start"):
             for out in kernel_blocks(kernel, buf, self.lineno + 1):
                 yield self._take(out)[1]
@@ -214,6 +214,7 @@ class NativeReader(SourceReader):
             seconds,
             intervals,
             bad,
+            ready,
         ) = out
         self.lineno += lines
         engine = self.engine
@@ -226,6 +227,7 @@ class NativeReader(SourceReader):
             max_late=max_late,
             seconds=seconds,
             intervals=intervals,
+            ready=ready,
         )
         if bad:
             name = self.source.name
@@ -241,7 +243,9 @@ class NativeReader(SourceReader):
             assert module is not None
             engine = self.engine
             code = module.CSV if kind == "csv" else module.CLF
-            kernel = self._kernels[kind] = module.Kernel(code, engine.interval, engine.lateness)
+            kernel = self._kernels[kind] = module.Kernel(
+                code, engine.interval, engine.lateness, engine.top
+            )
         return kernel
 
 

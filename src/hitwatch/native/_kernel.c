@@ -24,6 +24,12 @@ typedef struct {
     PyObject_HEAD hw_kernel k;
     int ready;
     int busy;
+    /* Complete intervals with k > floor are ranked here for Report (see
+     * export_ready); top < 0 turns that off. The engine may hold counts of
+     * intervals up to floor, which must be handed over as counts to merge. */
+    long long top, floor;
+    hw_ranked *rank_buf;
+    size_t rank_cap;
 #ifdef HW_THREADS
     hw_reader rd;
     int reading;       /* rd was started and not freed yet */
@@ -41,14 +47,16 @@ static void Kernel_dealloc(KernelObject *self) {
     reader_stop(self);
 #endif
     if (self->ready) hw_free(&self->k);
+    free(self->rank_buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"format", "interval", "lateness", NULL};
+    static char *kwlist[] = {"format", "interval", "lateness", "top", NULL};
     int format;
-    long long interval, lateness;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLL", kwlist, &format, &interval, &lateness))
+    long long interval, lateness, top = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLL|L", kwlist, &format, &interval, &lateness,
+                                     &top))
         return -1;
     if (format != HW_CSV && format != HW_CLF) {
         PyErr_SetString(PyExc_ValueError, "format must be 0 (csv) or 1 (clf)");
@@ -71,6 +79,8 @@ static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     self->ready = 1;
+    self->top = top < 0 ? -1 : top;
+    self->floor = LLONG_MAX;
     return 0;
 }
 
@@ -133,11 +143,98 @@ done:
     return item;
 }
 
+static PyObject *class_names[5]; /* "1xx" .. "5xx" */
+
+#define HW_MAX_METHODS 20 /* engine/core.py's MAX_METHODS */
+
+/* ((name, count), ...) of the first n ranked keys (ASCII). */
+static PyObject *ranked_pairs(const hw_ranked *r, size_t n) {
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    if (t == NULL) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        PyObject *pair = PyTuple_New(2);
+        PyObject *name = PyUnicode_DecodeASCII((const char *)r[i].p, (Py_ssize_t)r[i].len, NULL);
+        PyObject *count = PyLong_FromLongLong(r[i].count);
+        if (pair == NULL || name == NULL || count == NULL) {
+            Py_XDECREF(pair);
+            Py_XDECREF(name);
+            Py_XDECREF(count);
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(pair, 0, name);
+        PyTuple_SET_ITEM(pair, 1, count);
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, pair);
+    }
+    return t;
+}
+
+/* The keys of one kind, ranked, the first `limit` of them as pairs; NULL
+ * with *too_many set (and no error) when there are more than `most`. */
+static PyObject *ranked_kind(KernelObject *self, const hw_interval *iv, uint32_t kind,
+                             long long limit, size_t most, int *too_many) {
+    if (hw_grow((void **)&self->rank_buf, &self->rank_cap, sizeof *self->rank_buf,
+                iv->keys_n + 1) < 0)
+        return PyErr_NoMemory();
+    size_t n = hw_rank(iv, kind, self->rank_buf);
+    if (n > most) {
+        *too_many = 1;
+        return NULL;
+    }
+    return ranked_pairs(self->rank_buf, n < (size_t)limit ? n : (size_t)limit);
+}
+
+/* A complete interval as the fields of its Report after the two times
+ * (hits, bytes, status, methods, sections, hosts, errors_5xx, late,
+ * invalid), ranked as Engine._emit_report ranks them, so that Python need
+ * not. Py_None when that would not be the same here: a key that is not
+ * ASCII (decoding could merge keys or change their order) or more methods
+ * than a report lists (their "(other)" entry): those go over as counts. */
+static PyObject *export_ready(KernelObject *self, const hw_interval *iv) {
+    if (!hw_iv_ascii(iv)) Py_RETURN_NONE;
+    int too_many = 0;
+    PyObject *methods = ranked_kind(self, iv, HW_METHOD, HW_MAX_METHODS, HW_MAX_METHODS,
+                                    &too_many);
+    if (methods == NULL) {
+        if (too_many) Py_RETURN_NONE;
+        return NULL;
+    }
+    PyObject *sections = ranked_kind(self, iv, HW_SECTION, self->top, SIZE_MAX, &too_many);
+    PyObject *hosts = sections ? ranked_kind(self, iv, HW_HOST, self->top, SIZE_MAX, &too_many)
+                               : NULL;
+    Py_ssize_t classes = 0;
+    for (int c = 0; c < 5; c++) classes += iv->status[c] != 0;
+    PyObject *status = hosts ? PyTuple_New(classes) : NULL;
+    PyObject *bytes = status ? bytes_total(iv) : NULL;
+    for (int c = 0, i = 0; bytes && c < 5; c++) {
+        if (!iv->status[c]) continue;
+        PyObject *count = PyLong_FromLongLong(iv->status[c]);
+        PyObject *pair = count ? PyTuple_Pack(2, class_names[c], count) : NULL;
+        Py_XDECREF(count);
+        if (pair == NULL) {
+            Py_CLEAR(bytes);
+            break;
+        }
+        PyTuple_SET_ITEM(status, i++, pair);
+    }
+    PyObject *out = NULL;
+    if (bytes)
+        out = Py_BuildValue("(LOOOOOLLL)", (long long)iv->hits, bytes, status, methods, sections,
+                            hosts, (long long)iv->status[4], (long long)iv->late,
+                            (long long)iv->invalid);
+    Py_XDECREF(methods);
+    Py_XDECREF(sections);
+    Py_XDECREF(hosts);
+    Py_XDECREF(status);
+    Py_XDECREF(bytes);
+    return out;
+}
+
 /* A result as the tuple of _kernel.pyi's `Fed`. */
-static PyObject *result_to_python(const hw_result *res) {
-    PyObject *seconds = PyDict_New(), *intervals = PyList_New((Py_ssize_t)res->ivs_n);
+static PyObject *result_to_python(KernelObject *self, const hw_result *res) {
+    PyObject *seconds = PyDict_New(), *intervals = PyList_New(0), *ready = PyDict_New();
     PyObject *bad = PyList_New((Py_ssize_t)res->bad_n), *result = NULL;
-    if (!seconds || !intervals || !bad) goto fail;
+    if (!seconds || !intervals || !ready || !bad) goto fail;
     for (size_t i = 0; i < res->secs_n; i++) {
         PyObject *t = PyLong_FromLongLong(res->secs[i].ts);
         PyObject *h = PyLong_FromLongLong(res->secs[i].hits);
@@ -146,10 +243,29 @@ static PyObject *result_to_python(const hw_result *res) {
         Py_XDECREF(h);
         if (rc < 0) goto fail;
     }
+    /* Intervals up to kdone are complete: no line can count in them any more. */
+    int64_t kdone = res->started ? (res->final + 1) / self->k.interval - 1 : -1;
     for (size_t i = 0; i < res->ivs_n; i++) {
-        PyObject *item = export_interval(res->ivs[i]);
-        if (item == NULL) goto fail;
-        PyList_SET_ITEM(intervals, (Py_ssize_t)i, item);
+        const hw_interval *iv = res->ivs[i];
+        if (self->top >= 0 && iv->k > self->floor && iv->k <= kdone) {
+            PyObject *payload = export_ready(self, iv);
+            if (payload == NULL) goto fail;
+            if (payload != Py_None) {
+                PyObject *k = PyLong_FromLongLong(iv->k);
+                int rc = k ? PyDict_SetItem(ready, k, payload) : -1;
+                Py_XDECREF(k);
+                Py_DECREF(payload);
+                if (rc < 0) goto fail;
+                continue;
+            }
+            Py_DECREF(payload);
+        }
+        /* From here on the engine may hold counts of this interval. */
+        if (self->top >= 0 && iv->k > self->floor) self->floor = iv->k;
+        PyObject *item = export_interval(iv);
+        int rc = item ? PyList_Append(intervals, item) : -1;
+        Py_XDECREF(item);
+        if (rc < 0) goto fail;
     }
     for (size_t i = 0; i < res->bad_n; i++) {
         PyObject *t = Py_BuildValue("(LiL)", (long long)res->bad[i].lineno, res->bad[i].reason,
@@ -157,16 +273,17 @@ static PyObject *result_to_python(const hw_result *res) {
         if (t == NULL) goto fail;
         PyList_SET_ITEM(bad, (Py_ssize_t)i, t);
     }
-    result = Py_BuildValue("(LiLLLLLLLLLLLLOOO)", (long long)res->used, res->started,
+    result = Py_BuildValue("(LiLLLLLLLLLLLLOOOO)", (long long)res->used, res->started,
                            (long long)res->start, (long long)res->final, (long long)res->max_ts,
                            (long long)res->min_ts, (long long)res->pending_invalid,
                            (long long)res->rows, (long long)res->late, (long long)res->invalid,
                            (long long)res->headers, (long long)res->empty,
                            (long long)res->lines, (long long)res->max_late, seconds, intervals,
-                           bad);
+                           bad, ready);
 fail:
     Py_XDECREF(seconds);
     Py_XDECREF(intervals);
+    Py_XDECREF(ready);
     Py_XDECREF(bad);
     return result;
 }
@@ -184,10 +301,11 @@ static int check_ready(KernelObject *self) {
 }
 
 static PyObject *Kernel_set_state(KernelObject *self, PyObject *args) {
-    long long start, final, max_ts, min_ts, pending;
+    long long start, final, max_ts, min_ts, pending, floor = LLONG_MAX;
     int started;
     if (check_ready(self) < 0) return NULL;
-    if (!PyArg_ParseTuple(args, "pLLLLL", &started, &start, &final, &max_ts, &min_ts, &pending))
+    if (!PyArg_ParseTuple(args, "pLLLLL|L", &started, &start, &final, &max_ts, &min_ts, &pending,
+                          &floor))
         return NULL;
     hw_kernel *K = &self->k;
     if (K->ivs_n || K->secs_n) {
@@ -200,6 +318,7 @@ static PyObject *Kernel_set_state(KernelObject *self, PyObject *args) {
     K->max_ts = max_ts;
     K->min_ts = min_ts;
     K->pending_invalid = pending;
+    self->floor = floor;
     Py_RETURN_NONE;
 }
 
@@ -226,7 +345,7 @@ static PyObject *Kernel_feed(KernelObject *self, PyObject *args) {
         PyErr_NoMemory();
     } else {
         res->used = (int64_t)n;
-        out = result_to_python(res);
+        out = result_to_python(self, res);
     }
     hw_result_free(K, res);
     self->busy = 0;
@@ -301,7 +420,7 @@ static PyObject *Kernel_next(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
     /* A read error comes with what was read before it: that first, then the error. */
     if (res->error) self->pending_error = res->error;
     /* The workers own their kernels' pools: these intervals are freed, not recycled. */
-    PyObject *out = result_to_python(res);
+    PyObject *out = result_to_python(self, res);
     hw_result_free(NULL, res);
     return out;
 }
@@ -319,7 +438,7 @@ static PyObject *Kernel_stop(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
 
 static PyMethodDef Kernel_methods[] = {
     {"set_state", (PyCFunction)Kernel_set_state, METH_VARARGS,
-     "set_state(started, start, final, max_ts, min_ts, pending_invalid)"},
+     "set_state(started, start, final, max_ts, min_ts, pending_invalid, floor=no ranking)"},
     {"feed", (PyCFunction)Kernel_feed, METH_VARARGS, "feed(data, first_lineno, last, all)"},
 #ifdef HW_THREADS
     {"start", (PyCFunction)Kernel_start, METH_VARARGS,
@@ -351,6 +470,11 @@ static struct PyModuleDef kernel_module = {
 
 PyMODINIT_FUNC PyInit__kernel(void) {
     if (PyType_Ready(&KernelType) < 0) return NULL;
+    for (int c = 0; c < 5; c++) {
+        char name[4] = {(char)('1' + c), 'x', 'x', 0};
+        if (class_names[c] == NULL && (class_names[c] = PyUnicode_InternFromString(name)) == NULL)
+            return NULL;
+    }
     PyObject *m = PyModule_Create(&kernel_module);
     if (m == NULL) return NULL;
     Py_INCREF(&KernelType);

@@ -16,6 +16,21 @@ Interval = tuple[
     dict[str, int],  # methods
 ]
 
+Ranked = tuple[tuple[str, int], ...]
+
+Ready = tuple[
+    int,  # hits
+    int,  # bytes
+    Ranked,  # status classes with hits, by name
+    Ranked,  # methods, ranked
+    Ranked,  # top sections, ranked
+    Ranked,  # top hosts, ranked
+    int,  # 5xx hits
+    int,  # late lines attributed to it
+    int,  # invalid lines attributed to it
+]
+"""A complete interval as the fields of its Report after start_ts and end_ts."""
+
 Fed = tuple[
     int,  # bytes of `data` used: up to its last newline, or all of it when `last`
     int,  # started (0 or 1)
@@ -34,12 +49,21 @@ Fed = tuple[
     dict[int, int],  # hits per final second (every second when `all`)
     list[Interval],  # complete intervals (every interval when `all`), by k
     list[tuple[int, int, int]],  # invalid lines: (line number, reason code, CSV field count)
+    dict[int, Ready],  # complete intervals ranked here (k > floor), by k; not in the list
 ]
 
 class Kernel:
-    def __init__(self, format: int, interval: int, lateness: int) -> None: ...
+    def __init__(self, format: int, interval: int, lateness: int, top: int = -1) -> None: ...
     def set_state(
-        self, started: bool, start: int, final: int, max_ts: int, min_ts: int, pending: int, /
+        self,
+        started: bool,
+        start: int,
+        final: int,
+        max_ts: int,
+        min_ts: int,
+        pending: int,
+        floor: int = ...,
+        /,
     ) -> None: ...
     def feed(
         self, data: bytes | bytearray | memoryview, first_lineno: int, last: bool, all: bool, /

@@ -582,6 +582,50 @@ static hw_result *hw_detach(hw_kernel *K, int all) {
     return res;
 }
 
+/* ------------------------------------------------------------ ranking */
+
+/* One key of an interval as engine/core.py's `_rank` orders them: count
+ * descending, then name ascending. Names compare as bytes, which is the
+ * order of their decoded text (and no two of them decode alike) when every
+ * key is ASCII: see hw_iv_ascii. */
+typedef struct {
+    int64_t count;
+    const uint8_t *p;
+    uint32_t len;
+} hw_ranked;
+
+static int hw_rank_cmp(const void *a, const void *b) {
+    const hw_ranked *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int c = n ? memcmp(x->p, y->p, n) : 0;
+    if (c) return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+/* Whether every key of the interval is ASCII (its arena holds only key bytes). */
+static int hw_iv_ascii(const hw_interval *iv) {
+    uint8_t any = 0;
+    for (size_t i = 0; i < iv->arena_n; i++) any |= iv->arena[i];
+    return any < 0x80;
+}
+
+/* The keys of one kind, in ranked order, into `out` (room for iv->keys_n):
+ * how many there are. */
+static size_t hw_rank(const hw_interval *iv, uint32_t kind, hw_ranked *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < iv->keys_cap; i++) {
+        const hw_key *e = &iv->keys[i];
+        if (e->kind != kind) continue;
+        out[n].count = e->count;
+        out[n].p = iv->arena + e->off;
+        out[n].len = e->len;
+        n++;
+    }
+    if (n > 1) qsort(out, n, sizeof *out, hw_rank_cmp);
+    return n;
+}
+
 /* ------------------------------------------------------------- engine */
 
 /* The interval holding second ts >= 0. Most lookups hit the last interval
