@@ -53,6 +53,7 @@ setup(
                 "src/hitwatch/native/kernel_core.h",
                 "src/hitwatch/native/parse.h",
                 "src/hitwatch/native/reader.h",
+                "src/hitwatch/native/jsonl.h",
             ],
             extra_compile_args=_flags(),
             optional=True,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from hitwatch import native
 from hitwatch.engine.core import Engine, Row
 from hitwatch.engine.events import Alert
 from hitwatch.pipeline import run
@@ -120,7 +121,10 @@ def run_bytes(
     """
     engine = make_engine(**engine_opts)
     out = io.StringIO()
-    sink = JsonlSink(out) if output == "jsonl" else TextSink(out)
+    # The native engine's runs use the compiled report encoder too, as the
+    # CLI does: comparing them with the reference compares both.
+    fast = native.fast_report_line() if engine_name == "native" else None
+    sink = JsonlSink(out, fast) if output == "jsonl" else TextSink(out)
     result = Result("")
     if via == "file":
         with tempfile.TemporaryDirectory() as tmp:

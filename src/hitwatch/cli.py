@@ -349,7 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output == "jsonl":
         from hitwatch.sinks.jsonl import JsonlSink
 
-        sink = JsonlSink(sys.stdout)
+        fast = None
+        if args.engine != "python":
+            from hitwatch import native
+
+            fast = native.fast_report_line()
+        sink = JsonlSink(sys.stdout, fast)
     elif (args.follow or paced) and not args.no_dashboard and sys.stdout.isatty():
         from hitwatch.sinks.dashboard import Dashboard
 

@@ -31,6 +31,7 @@ from hitwatch.sources import BLOCK_SIZE, BOM, Source, SourceError, reason_of
 
 if TYPE_CHECKING:
     from hitwatch.native._kernel import Fed, Kernel
+    from hitwatch.sinks.jsonl import FastReportLine
 
 _REASONS = {
     1: "line longer than 64 KiB",
@@ -49,7 +50,10 @@ FILE_BLOCK = 1 << 20
 """Bytes read at a time from a finite source (a bigger block hands over more whole intervals)."""
 
 CHUNK = 32 << 20
-"""Bytes of a regular file each worker thread takes at a time (see reader.h)."""
+"""Most bytes of a regular file a worker thread takes at a time (see reader.h)."""
+
+MIN_CHUNK = 4 << 20
+"""Fewest bytes per chunk when several workers share a file (see `chunk_size`)."""
 
 WORKERS = 1
 """Worker threads for a regular file: the output is the same with any number.
@@ -78,6 +82,12 @@ def why_not() -> str:
     """Why the kernel cannot be used, for the --verbose note."""
     kernel_module()
     return _import_error or "it is available"
+
+
+def fast_report_line() -> FastReportLine | None:
+    """The compiled encoder of a report's JSON line, when the kernel is built."""
+    module = kernel_module()
+    return None if module is None else module.report_line
 
 
 def supports(interval: int, lateness: int) -> bool:
@@ -184,7 +194,7 @@ class NativeReader(SourceReader):
             buf.block,
             buf.skipping,
             WORKERS,
-            CHUNK,
+            chunk_size(fd, offset, WORKERS),
         )
         try:
             while (got := kernel.next()) is not None:
@@ -322,6 +332,21 @@ def kernel_blocks(kernel: Kernel, buf: LineBuffer, lineno: int) -> Iterator[Fed]
         yield out
         if last:
             return
+
+
+def chunk_size(fd: int, offset: int, workers: int) -> int:
+    """Bytes per chunk: CHUNK, or smaller so that each of several workers gets
+    about four chunks. Workers take chunks in turn, so with few chunks one of
+    them is left with the last while the others wait (5 chunks over 2 workers:
+    3 against 2). Each chunk also costs a guess (the MiB before it is read)
+    and hands over its open intervals at its end, hence MIN_CHUNK."""
+    if workers <= 1:
+        return CHUNK
+    try:
+        size = os.fstat(fd).st_size - offset
+    except OSError:
+        return CHUNK
+    return min(CHUNK, max(MIN_CHUNK, size // (4 * workers)))
 
 
 def _regular_fd(source: Source) -> int | None:

@@ -19,6 +19,7 @@
 #define HW_THREADS 1
 #include "reader.h"
 #endif
+#include "jsonl.h"
 
 typedef struct {
     PyObject_HEAD hw_kernel k;
@@ -464,12 +465,23 @@ static PyTypeObject KernelType = {
     .tp_new = PyType_GenericNew,
 };
 
+static PyMethodDef module_methods[] = {
+    {"report_line", (PyCFunction)hw_report_line, METH_O,
+     "report_line(report): sinks/jsonl.py's line of a Report, or None when it leaves the "
+     "report to Python (see jsonl.h)"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef kernel_module = {
-    PyModuleDef_HEAD_INIT, "_kernel", "hitwatch's compiled block kernel.", -1, NULL, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "_kernel", "hitwatch's compiled block kernel.", -1, module_methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__kernel(void) {
     if (PyType_Ready(&KernelType) < 0) return NULL;
+    if ((attr_rate = PyUnicode_InternFromString("rate")) == NULL ||
+        (attr_errors = PyUnicode_InternFromString("errors")) == NULL)
+        return NULL;
     for (int c = 0; c < 5; c++) {
         char name[4] = {(char)('1' + c), 'x', 'x', 0};
         if (class_names[c] == NULL && (class_names[c] = PyUnicode_InternFromString(name)) == NULL)

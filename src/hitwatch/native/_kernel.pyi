@@ -52,6 +52,8 @@ Fed = tuple[
     dict[int, Ready],  # complete intervals ranked here (k > floor), by k; not in the list
 ]
 
+def report_line(report: object, /) -> str | None: ...
+
 class Kernel:
     def __init__(self, format: int, interval: int, lateness: int, top: int = -1) -> None: ...
     def set_state(
