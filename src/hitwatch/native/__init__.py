@@ -49,6 +49,11 @@ LIMIT = 1 << 60
 FILE_BLOCK = 1 << 20
 """Bytes read at a time from a finite source (a bigger block hands over more whole intervals)."""
 
+DETECT_BLOCK = 64 << 10
+"""Bytes read at a time while the format is detected: in this thread, before
+the workers start, so little (detection holds blocks back until its sample
+of lines is complete, so the block size does not change its answer)."""
+
 CHUNK = 32 << 20
 """Most bytes of a regular file a worker thread takes at a time (see reader.h)."""
 
@@ -160,7 +165,7 @@ class NativeReader(SourceReader):
         buf = LineBuffer(source, self.block_size or (BLOCK_SIZE if fd is None else FILE_BLOCK))
         while self.fmt is None and self.format_name == "auto":
             # Detection holds lines back until its sample is complete.
-            last = not buf.fill()
+            last = not buf.fill(DETECT_BLOCK)
             data = buf.take(buf.have if last else buf.whole())
             yield self.feed(data) if data else 0
             if last:
@@ -275,12 +280,14 @@ class LineBuffer:
         self.skipping = False  # inside an overlong line: drop bytes up to its newline
         self.at_start = True
 
-    def fill(self) -> bool:
-        """Read the next block after what is held; False at the end of the source."""
+    def fill(self, limit: int = 0) -> bool:
+        """Read the next block (at most `limit` bytes, if given) after what is
+        held; False at the end of the source."""
         buf = self.buf
+        size = min(limit, self.block) if limit > 0 else self.block
         while True:
             have = self.have
-            n = self.source.read_into(memoryview(buf)[have : have + self.block])
+            n = self.source.read_into(memoryview(buf)[have : have + size])
             if not n:
                 return False
             if self.skipping:
