@@ -611,3 +611,26 @@ def test_engine_refuses_a_ranked_interval_it_holds_counts_of() -> None:
             intervals=[],
             ready={k: (1, 1, (), (), (), (), 0, 0, 0)},
         )
+
+
+def test_chunks_read_from_a_guess_hand_over_the_true_start(tmp_path: Path) -> None:
+    """A chunk read ahead starts from a guessed state that is checked on M and
+    F only: its results must still carry the timeline's true start (and the
+    smallest ts before it), which never change once it has started."""
+    module = native.kernel_module()
+    assert module is not None
+    path = tmp_path / "a.log"
+    path.write_bytes(SAMPLE_CSV.read_bytes())
+    seen = set()
+    guessed = 0
+    for _ in range(5):
+        k = module.Kernel(module.CSV, 10, 0, 5)
+        k.set_state(False, 0, -1, -1, 0, 0, -1)
+        with path.open("rb") as f:
+            k.start(f.fileno(), 0, b"", 1, 512, False, 2, 4096)
+            while (out := k.next()) is not None:
+                if out[1]:
+                    seen.add((out[2], out[5], out[6]))
+        guessed += k.chunks()[1] - k.chunks()[2]
+    assert guessed > 0  # some chunks were read from a guess that proved right
+    assert seen == {(1549573859, 1549573859, 0)}

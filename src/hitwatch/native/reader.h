@@ -94,6 +94,10 @@ typedef struct hw_reader {
     hw_worker workers[HW_MAX_WORKERS];
     int n_workers;
     int64_t guessed, redone; /* chunks run from a guess; guesses found wrong */
+    /* The timeline's start, smallest ts before it and invalid lines before it,
+     * once a result handed over has started: they never change again. */
+    int have_start;
+    int64_t start, min_ts, pending_invalid;
 } hw_reader;
 
 static ssize_t hw_pread(int fd, uint8_t *buf, size_t n, int64_t offset) {
@@ -374,6 +378,20 @@ static hw_result *hw_reader_next(hw_reader *R, int *nomem) {
         if (R->cur > 0)
             for (size_t i = 0; i < res->bad_n; i++) res->bad[i].lineno += R->base;
         R->next_lineno += res->lines;
+        /* A chunk run from a guess was checked on M and F only, which is all
+         * its counts depend on; its start and min_ts are the guess's. The
+         * first started result in file order is never from a guess (a guess
+         * is only right where the timeline has started), so its are true. */
+        if (res->started && !R->have_start) {
+            R->have_start = 1;
+            R->start = res->start;
+            R->min_ts = res->min_ts;
+            R->pending_invalid = res->pending_invalid;
+        } else if (res->started) {
+            res->start = R->start;
+            res->min_ts = R->min_ts;
+            res->pending_invalid = R->pending_invalid;
+        }
     }
     return res;
 }
