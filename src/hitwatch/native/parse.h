@@ -20,6 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+#define HW_ALWAYS_INLINE inline __attribute__((always_inline))
+#define HW_NOINLINE __attribute__((noinline))
+#else
+#define HW_ALWAYS_INLINE inline
+#define HW_NOINLINE
+#endif
+
 #define HW_MAX_LINE 65536
 #define HW_MAX_TS 253402300799LL
 
@@ -288,8 +296,8 @@ static inline int64_t hw_stamp_ts(int64_t base, const uint8_t *s) {
 
 /* section_of on bytes (the target is never percent-decoded). [lo, hi) is
  * readable around [t, t + n). */
-static void hw_section_of(const uint8_t *lo, const uint8_t *t, size_t n, const uint8_t *hi,
-                          hw_rec *r) {
+static HW_NOINLINE void hw_section_of(const uint8_t *lo, const uint8_t *t, size_t n,
+                                      const uint8_t *hi, hw_rec *r) {
     /* Query and fragment first: the authority ends at `?` or `#` too. */
     const uint8_t *cut = hw_find2(lo, t, t + n, hi, '?', '#');
     if (cut != NULL) n = (size_t)(cut - t);
@@ -365,9 +373,11 @@ static inline unsigned hw_rbits_add(hw_rbits *b, const uint8_t *q, size_t k, con
     return (hw_eq(v, '"') | hw_eq(v, '\\')) >> shift;
 }
 
-/* hw_request for [q, q + n), n <= HW_RBITS, from its bits (none at or past n). */
-static void hw_request_bits(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
-                            const hw_rbits *b, hw_rec *r) {
+/* hw_request for [q, q + n), n <= HW_RBITS, from its bits (none at or past n).
+ * Inlined: a call would spill the bits (and the record's fields) to memory
+ * and read them back; hw_section_of, for the rare scheme://, stays a call. */
+static HW_ALWAYS_INLINE void hw_request_bits(const uint8_t *lo, const uint8_t *q, size_t n,
+                                             const uint8_t *hi, const hw_rbits *b, hw_rec *r) {
     uint64_t sp = b->sp;
     if (sp == 0 || (sp & 1)) goto other; /* one part, or an empty method */
     size_t s1 = (size_t)__builtin_ctzll(sp), tend = n;
