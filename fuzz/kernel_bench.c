@@ -33,7 +33,8 @@ int main(int argc, char **argv) {
         lines += K.lines;
         rows += K.rows;
         invalid += K.invalid;
-        hw_tables_clear(&K);
+        hw_result_free(&K, hw_detach(&K, 0));
+        hw_counts_clear(&K);
         pos = end;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -24,14 +24,6 @@
 
 /* ------------------------------------------------------------- tables */
 
-#if defined(__GNUC__) || defined(__clang__)
-#define HW_ALWAYS_INLINE inline __attribute__((always_inline))
-#define HW_NOINLINE __attribute__((noinline))
-#else
-#define HW_ALWAYS_INLINE inline
-#define HW_NOINLINE
-#endif
-
 static inline uint64_t hw_mix(uint64_t h) {
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;

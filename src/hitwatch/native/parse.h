@@ -7,7 +7,7 @@
  * is given, or outside the unescaped copy of a field in the scratch.
  *
  * The fast paths (SSE2 searches, request bits, the CSV parity split, digits
- * eight at a time) each fall back to the plain walk whenever they cannot
+ * eight or sixteen at a time) each fall back to the plain walk whenever they cannot
  * decide a line, and must agree with it byte for byte; building with
  * HW_NO_SIMD leaves only the plain walks, which is how they are tested.
  */
@@ -19,6 +19,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define HW_ALWAYS_INLINE inline __attribute__((always_inline))
+#define HW_NOINLINE __attribute__((noinline))
+#else
+#define HW_ALWAYS_INLINE inline
+#define HW_NOINLINE
+#endif
 
 #define HW_MAX_LINE 65536
 #define HW_MAX_TS 253402300799LL
@@ -178,16 +186,48 @@ static inline int64_t hw_digits8(const uint8_t *s, size_t n) {
 #define HW_SWAR 0
 #endif
 
+#if HW_SIMD
+/* 16 bytes of 0, then 16 of 0xff: the 16 at HW_FIELD16 + n keep the last n. */
+static const uint8_t HW_FIELD16[32] = {0,    0,    0,    0,    0,    0,    0,    0,
+                                       0,    0,    0,    0,    0,    0,    0,    0,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+/* s[0..n) as a number when its 1 <= n <= 16 bytes are all digits, else -1,
+ * in one SSE2 register (a CSV epoch has 10 digits: two hw_digits8 took twice
+ * the work). Reads the 16 bytes that end at s + n. The bytes before the field
+ * become digit 0; digits pair up (d0 * 10 + d1), pairs into fours, fours
+ * into eights, each step one multiply-add of 16-bit lanes: no intermediate
+ * exceeds 99999999 < 2^31. */
+static inline int64_t hw_digits16(const uint8_t *s, size_t n) {
+    __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(HW_FIELD16 + n));
+    __m128i d = _mm_and_si128(_mm_sub_epi8(hw_load16(s + n - 16), _mm_set1_epi8('0')), keep);
+    __m128i nine = _mm_set1_epi8(9);
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(d, nine), nine)) != 0xffff) return -1;
+    __m128i pairs = _mm_add_epi16(_mm_mullo_epi16(_mm_and_si128(d, _mm_set1_epi16(0xff)),
+                                                  _mm_set1_epi16(10)),
+                                  _mm_srli_epi16(d, 8));
+    __m128i fours = _mm_madd_epi16(pairs, _mm_set1_epi32(100 | 1 << 16));
+    __m128i eights = _mm_madd_epi16(_mm_packs_epi32(fours, fours), _mm_set1_epi32(10000 | 1 << 16));
+    int64_t high = _mm_cvtsi128_si32(eights), low = _mm_cvtsi128_si32(_mm_srli_si128(eights, 4));
+    return high * 100000000 + low;
+}
+#endif
+
 /* s[0..n) as a number when its 1 <= n <= 16 bytes are all digits, else -1;
  * lo <= s is the start of the readable bytes. */
 static inline int64_t hw_digits(const uint8_t *lo, const uint8_t *s, size_t n) {
 #if HW_SWAR
     size_t before = (size_t)(s - lo) + n;
     if (n <= 8 && before >= 8) return hw_digits8(s, n);
+#if HW_SIMD
+    if (n > 8 && before >= 16) return hw_digits16(s, n);
+#else
     if (n > 8 && before >= 16) {
         int64_t h = hw_digits8(s, n - 8), l = hw_digits8(s + n - 8, 8);
         return h < 0 || l < 0 ? -1 : h * 100000000 + l;
     }
+#endif
 #else
     (void)lo;
 #endif
@@ -288,8 +328,8 @@ static inline int64_t hw_stamp_ts(int64_t base, const uint8_t *s) {
 
 /* section_of on bytes (the target is never percent-decoded). [lo, hi) is
  * readable around [t, t + n). */
-static void hw_section_of(const uint8_t *lo, const uint8_t *t, size_t n, const uint8_t *hi,
-                          hw_rec *r) {
+static HW_NOINLINE void hw_section_of(const uint8_t *lo, const uint8_t *t, size_t n,
+                                      const uint8_t *hi, hw_rec *r) {
     /* Query and fragment first: the authority ends at `?` or `#` too. */
     const uint8_t *cut = hw_find2(lo, t, t + n, hi, '?', '#');
     if (cut != NULL) n = (size_t)(cut - t);
@@ -365,9 +405,11 @@ static inline unsigned hw_rbits_add(hw_rbits *b, const uint8_t *q, size_t k, con
     return (hw_eq(v, '"') | hw_eq(v, '\\')) >> shift;
 }
 
-/* hw_request for [q, q + n), n <= HW_RBITS, from its bits (none at or past n). */
-static void hw_request_bits(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
-                            const hw_rbits *b, hw_rec *r) {
+/* hw_request for [q, q + n), n <= HW_RBITS, from its bits (none at or past n).
+ * Inlined: a call would spill the bits (and the record's fields) to memory
+ * and read them back; hw_section_of, for the rare scheme://, stays a call. */
+static HW_ALWAYS_INLINE void hw_request_bits(const uint8_t *lo, const uint8_t *q, size_t n,
+                                             const uint8_t *hi, const hw_rbits *b, hw_rec *r) {
     uint64_t sp = b->sp;
     if (sp == 0 || (sp & 1)) goto other; /* one part, or an empty method */
     size_t s1 = (size_t)__builtin_ctzll(sp), tend = n;
