@@ -21,20 +21,31 @@ typedef struct {
     int64_t rows, late, hits, late_attributed, last_k, last_s;
 } totals;
 
-/* hw_rank gives each kind's keys once each, in _rank's order, counts summing to the hits. */
+/* hw_by_kind + hw_top give each kind's keys once each, in _rank's order,
+ * counts summing to the hits; a smaller limit gives the same first ones. */
 static void check_ranked(const hw_interval *iv) {
-    hw_ranked *r = malloc((iv->keys_n + 1) * sizeof *r);
-    if (r == NULL) abort();
+    size_t stride = iv->keys_n + 1, n[3];
+    hw_ranked *r = malloc(3 * stride * sizeof *r), *few = malloc(stride * sizeof *r);
+    if (r == NULL || few == NULL) abort();
+    hw_by_kind(iv, r, stride, n);
     for (uint32_t kind = 0; kind < 3; kind++) {
-        size_t n = hw_rank(iv, kind, r);
+        hw_ranked *a = r + kind * stride;
+        memcpy(few, a, n[kind] * sizeof *a);
+        size_t limit = (size_t)iv->hits % 7;
+        if (hw_top(a, n[kind], n[kind]) != n[kind]) abort();
         int64_t sum = 0;
-        for (size_t i = 0; i < n; i++) {
-            sum += r[i].count;
-            if (i && hw_rank_cmp(&r[i - 1], &r[i]) >= 0) abort(); /* strictly ordered: no twins */
+        for (size_t i = 0; i < n[kind]; i++) {
+            sum += a[i].count;
+            if (i && hw_rank_cmp(&a[i - 1], &a[i]) >= 0) abort(); /* strictly ordered: no twins */
         }
         if (sum != iv->hits) abort();
+        size_t m = hw_top(few, n[kind], limit);
+        if (m != (limit < n[kind] ? limit : n[kind])) abort();
+        for (size_t i = 0; i < m; i++)
+            if (hw_rank_cmp(&few[i], &a[i]) != 0) abort();
     }
     free(r);
+    free(few);
 }
 
 static void check_result(const hw_result *res, const uint8_t *data, size_t n, totals *t,

@@ -529,12 +529,13 @@ def _csv_line(ts: int, host: str, method: str, path: str = "/a/b", status: int =
     return f'"{host}","-","-",{ts},"{method} {path} HTTP/1.1",{status},10'
 
 
-@pytest.mark.parametrize("top", [1, 3, 50])
+@pytest.mark.parametrize("top", [1, 3, 50, 200])
 def test_kernel_ranking_matches_python(top: int) -> None:
     """Complete intervals are ranked in C (count descending, then name as
     Python orders str): ties, names that are prefixes of others, spaces,
     exactly 20 methods (ranked in C) and 21 (the "(other)" rule, left to
-    Python), and non-ASCII names (left to Python)."""
+    Python), non-ASCII names (left to Python), and 100 hosts of which a few
+    or many are listed (a selection, or a sort)."""
     lines = [CSV_HEADER]
     names = ["a", "ab", "a b", "A", "b", "aa", "a~", "a!", "zz", "10.0.0.1", "10.0.0.10"]
     for i, name in enumerate(names * 3):
@@ -547,6 +548,10 @@ def test_kernel_ranking_matches_python(top: int) -> None:
     lines.append(_csv_line(BASE + 32, "h\u00e8", "GET"))
     lines.append(_csv_line(BASE + 42, "h", "G\u00c9T"))
     lines += [_csv_line(BASE + 50 + i, "h", "GET") for i in range(40)]
+    for i in range(300):  # interval 9: 100 hosts, counts 1 to 5, many tied
+        lines.append(_csv_line(BASE + 90 + i % 10, f"10.1.{i % 100 // 7}.{i % 100}", "GET"))
+        if i % 100 < 40:
+            lines.append(_csv_line(BASE + 90 + i % 10, f"10.1.{i % 100 // 7}.{i % 100}", "PUT"))
     data = ("\n".join(lines) + "\n").encode()
     for lateness in (0, 3, 300):
         check_same(data, native_chunks=[97, 4096], top=top, lateness=lateness)

@@ -170,21 +170,6 @@ static PyObject *ranked_pairs(const hw_ranked *r, size_t n) {
     return t;
 }
 
-/* The keys of one kind, ranked, the first `limit` of them as pairs; NULL
- * with *too_many set (and no error) when there are more than `most`. */
-static PyObject *ranked_kind(KernelObject *self, const hw_interval *iv, uint32_t kind,
-                             long long limit, size_t most, int *too_many) {
-    if (hw_grow((void **)&self->rank_buf, &self->rank_cap, sizeof *self->rank_buf,
-                iv->keys_n + 1) < 0)
-        return PyErr_NoMemory();
-    size_t n = hw_rank(iv, kind, self->rank_buf);
-    if (n > most) {
-        *too_many = 1;
-        return NULL;
-    }
-    return ranked_pairs(self->rank_buf, n < (size_t)limit ? n : (size_t)limit);
-}
-
 /* A complete interval as the fields of its Report after the two times
  * (hits, bytes, status, methods, sections, hosts, errors_5xx, late,
  * invalid), ranked as Engine._emit_report ranks them, so that Python need
@@ -193,16 +178,23 @@ static PyObject *ranked_kind(KernelObject *self, const hw_interval *iv, uint32_t
  * than a report lists (their "(other)" entry): those go over as counts. */
 static PyObject *export_ready(KernelObject *self, const hw_interval *iv) {
     if (!hw_iv_ascii(iv)) Py_RETURN_NONE;
-    int too_many = 0;
-    PyObject *methods = ranked_kind(self, iv, HW_METHOD, HW_MAX_METHODS, HW_MAX_METHODS,
-                                    &too_many);
-    if (methods == NULL) {
-        if (too_many) Py_RETURN_NONE;
-        return NULL;
-    }
-    PyObject *sections = ranked_kind(self, iv, HW_SECTION, self->top, SIZE_MAX, &too_many);
-    PyObject *hosts = sections ? ranked_kind(self, iv, HW_HOST, self->top, SIZE_MAX, &too_many)
-                               : NULL;
+    size_t stride = iv->keys_n + 1, n[3];
+    if (hw_grow((void **)&self->rank_buf, &self->rank_cap, sizeof *self->rank_buf, 3 * stride) <
+        0)
+        return PyErr_NoMemory();
+    hw_ranked *by_kind[3];
+    for (int k = 0; k < 3; k++) by_kind[k] = self->rank_buf + k * stride;
+    hw_by_kind(iv, self->rank_buf, stride, n);
+    if (n[HW_METHOD] > HW_MAX_METHODS) Py_RETURN_NONE;
+    size_t top = (size_t)self->top;
+    PyObject *methods = ranked_pairs(by_kind[HW_METHOD],
+                                     hw_top(by_kind[HW_METHOD], n[HW_METHOD], HW_MAX_METHODS));
+    PyObject *sections =
+        methods ? ranked_pairs(by_kind[HW_SECTION], hw_top(by_kind[HW_SECTION], n[HW_SECTION], top))
+                : NULL;
+    PyObject *hosts =
+        sections ? ranked_pairs(by_kind[HW_HOST], hw_top(by_kind[HW_HOST], n[HW_HOST], top))
+                 : NULL;
     Py_ssize_t classes = 0;
     for (int c = 0; c < 5; c++) classes += iv->status[c] != 0;
     PyObject *status = hosts ? PyTuple_New(classes) : NULL;

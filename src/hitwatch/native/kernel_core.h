@@ -602,20 +602,47 @@ static int hw_iv_ascii(const hw_interval *iv) {
     return any < 0x80;
 }
 
-/* The keys of one kind, in ranked order, into `out` (room for iv->keys_n):
- * how many there are. */
-static size_t hw_rank(const hw_interval *iv, uint32_t kind, hw_ranked *out) {
-    size_t n = 0;
+/* The keys of an interval split by kind, in one pass over its table: kind
+ * k's n[k] keys go to out + k * stride (stride >= iv->keys_n). */
+static void hw_by_kind(const hw_interval *iv, hw_ranked *out, size_t stride, size_t n[3]) {
+    n[0] = n[1] = n[2] = 0;
     for (size_t i = 0; i < iv->keys_cap; i++) {
         const hw_key *e = &iv->keys[i];
-        if (e->kind != kind) continue;
-        out[n].count = e->count;
-        out[n].p = iv->arena + e->off;
-        out[n].len = e->len;
-        n++;
+        if (e->kind > 2) continue; /* an empty slot */
+        hw_ranked *r = out + e->kind * stride + n[e->kind]++;
+        r->count = e->count;
+        r->p = iv->arena + e->off;
+        r->len = e->len;
     }
-    if (n > 1) qsort(out, n, sizeof *out, hw_rank_cmp);
-    return n;
+}
+
+/* Puts the first `limit` of a[0..n) in ranked order at its front (what is
+ * left after them is in no order, and may repeat entries): how many there
+ * are, min(n, limit). An insertion into the kept few, which most keys of a
+ * log do not even enter; a sort when many are wanted from many. */
+static size_t hw_top(hw_ranked *a, size_t n, size_t limit) {
+    if (limit > n) limit = n;
+    if (limit == 0) return 0;
+    if (limit > 32 && n > 64) {
+        qsort(a, n, sizeof *a, hw_rank_cmp);
+        return limit;
+    }
+    size_t m = 0; /* a[0..m) is ranked; m <= i, so a[m] was read already */
+    for (size_t i = 0; i < n; i++) {
+        hw_ranked x = a[i];
+        if (m == limit) {
+            if (hw_rank_cmp(&x, &a[m - 1]) >= 0) continue;
+            m--; /* the last kept one drops out */
+        }
+        size_t j = m;
+        while (j > 0 && hw_rank_cmp(&x, &a[j - 1]) < 0) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = x;
+        m++;
+    }
+    return m;
 }
 
 /* ------------------------------------------------------------- engine */
