@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="threads the native engine reads a large file with, 1 to 4, beside the one "
-        "that writes the output (default: 1); the output is the same with any number",
+        "that writes the output (default: 2, or 1 with a single CPU); the output is the "
+        "same with any number",
     )
     live = p.add_argument_group("live mode")
     live.add_argument(
