@@ -60,6 +60,7 @@ CHUNK = 32 << 20
 MIN_CHUNK = 4 << 20
 """Fewest bytes per chunk when several workers share a file (see `chunk_size`)."""
 
+
 def _default_workers() -> int:
     # The CPUs this process may run on (a container may get fewer than the host has).
     try:
