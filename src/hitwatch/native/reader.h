@@ -124,12 +124,15 @@ static int64_t hw_line_start(int fd, int64_t at, uint8_t *scratch, size_t n) {
 }
 
 /* M at `begin` as a sequential run would most likely have it: the largest
- * timestamp among the whole lines of the window before it. */
-static void hw_guess(hw_worker *W, int64_t begin, hw_time *t) {
+ * timestamp among the whole lines of the window before it, or `known`, the
+ * true M at an earlier chunk's end, when that is larger (a log whose second
+ * half starts in the past: its lines stay below the first half's M). Both
+ * are at most the true M, which is the largest timestamp read so far. */
+static void hw_guess(hw_worker *W, int64_t begin, int64_t known, hw_time *t) {
     hw_kernel *K = &W->K;
     int64_t from = begin > HW_GUESS_WINDOW ? begin - HW_GUESS_WINDOW : 0;
     size_t n = (size_t)(begin - from);
-    int64_t best = -1;
+    int64_t best = known;
     ssize_t got = n ? hw_pread(W->R->fd, W->buf, n, from) : 0;
     if (got > 0) {
         const uint8_t *p = W->buf, *end = W->buf + got;
@@ -294,9 +297,17 @@ static void *hw_worker_main(void *arg) {
         }
         if (guessing) {
             R->guessed++;
+            int64_t known = R->first.max_ts;
+            for (long d = c - 1; d >= 0; d--) {
+                if (R->chunks[d].state == HW_DONE && R->chunks[d].valid) {
+                    if (R->chunks[d].end_state.max_ts > known)
+                        known = R->chunks[d].end_state.max_ts;
+                    break;
+                }
+            }
             pthread_mutex_unlock(&R->mu);
             hw_time guess;
-            hw_guess(W, ch->begin, &guess);
+            hw_guess(W, ch->begin, known, &guess);
             pthread_mutex_lock(&R->mu);
             ch->guess = guess;
         }
