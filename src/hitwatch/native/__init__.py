@@ -6,9 +6,12 @@ line with the rules of `hitwatch.formats`, runs the time model of
 `Engine.feed` record by record (late and invalid attribution included) and
 hands back the hits of final seconds and the counts of complete intervals
 keyed by decoded text (everything, at the end of a source or for a live
-one). `Engine.absorb` takes them and emits the events with the same Python
-code as the pure engine, so the output is the same by construction:
-Python work is per block, per interval and per distinct key, never per line.
+one). A complete interval whose keys are all ASCII comes back ranked as
+`Engine._emit_report` ranks (the fields of its report), and `jsonl.h`
+writes report lines; both are held to the Python code by the tests.
+`Engine.absorb` takes it all and emits the events with the same Python code
+as the pure engine (time model, alert rule, order): Python work is per
+block, per interval and per distinct key, never per line.
 
 Imported lazily (only when a run uses it) so `hitwatch --version` stays fast.
 """

@@ -1,13 +1,16 @@
 /* hitwatch.native._kernel: the Python face of kernel_core.h.
  *
- * Kernel(format, interval, lateness): set_state(...) takes the engine's time
- * state while the kernel holds no counts; feed(data, first_lineno, last, all)
+ * Kernel(format, interval, lateness, top): set_state(..., floor) takes the
+ * engine's time state while the kernel holds no counts, and the largest k
+ * of an interval the engine holds counts of (complete intervals past it
+ * are handed over ranked, see export_ready); feed(data, first_lineno, last, all)
  * parses the whole lines of `data` (all of it when `last`) with the GIL
  * released and returns the counts it can hand over (see _kernel.pyi).
  * start(fd, ...) does the same for a regular file with worker threads that
  * read it with pread (reader.h), and next() returns their results in order.
  * Keys are decoded with errors="replace" here, and raw keys that decode to
  * the same text are merged, so Python only ever sees text keys.
+ * report_line(report) is the jsonl sink's line of a report, in C (jsonl.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
