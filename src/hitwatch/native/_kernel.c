@@ -257,7 +257,7 @@ static PyObject *result_to_python(KernelObject *self, const hw_result *res) {
             Py_DECREF(payload);
         }
         /* From here on the engine may hold counts of this interval. */
-        if (self->top >= 0 && iv->k > self->floor) self->floor = iv->k;
+        if (iv->k > self->floor) self->floor = iv->k;
         PyObject *item = export_interval(iv);
         int rc = item ? PyList_Append(intervals, item) : -1;
         Py_XDECREF(item);

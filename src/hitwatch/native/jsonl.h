@@ -44,14 +44,22 @@ static void hw_put(hw_out *o, const char *s, size_t n) {
 
 #define HW_PUT_LIT(o, s) hw_put((o), (s), sizeof(s) - 1)
 
-static void hw_put_int(hw_out *o, PyObject *v) {
+/* An int (exactly: a bool would print as True) that fits 64 bits, into *x;
+ * else -1, with the value left to Python. */
+static int hw_int(hw_out *o, PyObject *v, long long *x) {
     int overflow = 0;
-    long long x = PyLong_CheckExact(v) ? PyLong_AsLongLongAndOverflow(v, &overflow) : -1;
-    if (!PyLong_CheckExact(v) || overflow || (x == -1 && PyErr_Occurred())) {
+    *x = PyLong_CheckExact(v) ? PyLong_AsLongLongAndOverflow(v, &overflow) : -1;
+    if (!PyLong_CheckExact(v) || overflow || (*x == -1 && PyErr_Occurred())) {
         PyErr_Clear();
         o->failed = 1;
-        return;
+        return -1;
     }
+    return 0;
+}
+
+static void hw_put_int(hw_out *o, PyObject *v) {
+    long long x;
+    if (hw_int(o, v, &x) < 0) return;
     char tmp[24];
     int n = snprintf(tmp, sizeof tmp, "%lld", x);
     hw_put(o, tmp, (size_t)n);
@@ -97,19 +105,26 @@ static void hw_put_name(hw_out *o, PyObject *s) {
     o->n = (size_t)(w - o->p);
 }
 
+/* How many (name, count) pairs `items` holds when it is a tuple of them;
+ * else -1, with the report left to Python. */
+static Py_ssize_t hw_pairs(hw_out *o, PyObject *items) {
+    if (PyTuple_Check(items)) {
+        Py_ssize_t n = PyTuple_GET_SIZE(items), i = 0;
+        for (; i < n; i++) {
+            PyObject *pair = PyTuple_GET_ITEM(items, i);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) break;
+        }
+        if (i == n) return n;
+    }
+    o->failed = 1;
+    return -1;
+}
+
 /* `"name":count,...` of (name, count) pairs whose names are all different. */
 static void hw_put_object(hw_out *o, PyObject *items) {
-    if (!PyTuple_Check(items)) {
-        o->failed = 1;
-        return;
-    }
-    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    Py_ssize_t n = hw_pairs(o, items);
     for (Py_ssize_t i = 0; i < n && !o->failed; i++) {
         PyObject *pair = PyTuple_GET_ITEM(items, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            o->failed = 1;
-            return;
-        }
         PyObject *name = PyTuple_GET_ITEM(pair, 0);
         for (Py_ssize_t j = 0; j < i; j++) {
             PyObject *other = PyTuple_GET_ITEM(PyTuple_GET_ITEM(items, j), 0);
@@ -128,17 +143,9 @@ static void hw_put_object(hw_out *o, PyObject *items) {
 
 /* `{"name":"...","hits":n},...` */
 static void hw_put_ranked(hw_out *o, PyObject *items) {
-    if (!PyTuple_Check(items)) {
-        o->failed = 1;
-        return;
-    }
-    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    Py_ssize_t n = hw_pairs(o, items);
     for (Py_ssize_t i = 0; i < n && !o->failed; i++) {
         PyObject *pair = PyTuple_GET_ITEM(items, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            o->failed = 1;
-            return;
-        }
         if (i) HW_PUT_LIT(o, ",");
         HW_PUT_LIT(o, "{\"name\":");
         hw_put_name(o, PyTuple_GET_ITEM(pair, 0));
@@ -152,10 +159,9 @@ static void hw_put_ranked(hw_out *o, PyObject *items) {
 
 /* `"YYYY-MM-DDThh:mm:ssZ"`, as sinks/base.py's iso_utc (H. Hinnant's civil_from_days). */
 static void hw_put_iso(hw_out *o, PyObject *v) {
-    int overflow = 0;
-    long long ts = PyLong_CheckExact(v) ? PyLong_AsLongLongAndOverflow(v, &overflow) : -1;
-    if (!PyLong_CheckExact(v) || overflow || ts < 0 || ts > HW_LAST_ISO) {
-        PyErr_Clear();
+    long long ts;
+    if (hw_int(o, v, &ts) < 0) return;
+    if (ts < 0 || ts > HW_LAST_ISO) {
         o->failed = 1;
         return;
     }
