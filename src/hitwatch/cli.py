@@ -346,25 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         top=args.top,
         rules=[HighTraffic(args.window, args.threshold)],
     )
-    sink: Sink
-    if args.output == "jsonl":
-        from hitwatch.sinks.jsonl import JsonlSink
-
-        fast = None
-        if args.engine != "python":
-            from hitwatch import native
-
-            fast = native.fast_report_line()
-        sink = JsonlSink(sys.stdout, fast)
-    elif (args.follow or paced) and not args.no_dashboard and sys.stdout.isatty():
-        from hitwatch.sinks.dashboard import Dashboard
-
-        sink = Dashboard(interval=args.interval, local=args.local)
-    else:
-        from hitwatch.sinks.text import TextSink
-
-        sink = TextSink(sys.stdout, local=args.local, flush=live)
-    invalid_log = InvalidLog(note) if args.verbose else _ignore
+    fast_report_line = None  # the kernel's encoder, when this run may use the kernel
     if args.engine != "python":
         from hitwatch import native
 
@@ -375,8 +357,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             if args.verbose:
                 note("using the pure-Python engine: the compiled kernel is not built")
-        elif args.workers is not None:
-            native.WORKERS = args.workers
+        else:
+            fast_report_line = native.fast_report_line()
+            if args.workers is not None:
+                native.WORKERS = args.workers
+    sink: Sink
+    if args.output == "jsonl":
+        from hitwatch.sinks.jsonl import JsonlSink
+
+        sink = JsonlSink(sys.stdout, fast_report_line)
+    elif (args.follow or paced) and not args.no_dashboard and sys.stdout.isatty():
+        from hitwatch.sinks.dashboard import Dashboard
+
+        sink = Dashboard(interval=args.interval, local=args.local)
+    else:
+        from hitwatch.sinks.text import TextSink
+
+        sink = TextSink(sys.stdout, local=args.local, flush=live)
+    invalid_log = InvalidLog(note) if args.verbose else _ignore
 
     # The parsers make many short-lived tuples and no cycles: collecting the
     # young generation every 700 allocations costs a third of the run time.

@@ -10,7 +10,7 @@ events hold. ISO times are ASCII digits and `-:TZ`, so they need no escaping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, Summary
@@ -124,19 +124,9 @@ class JsonlSink:
         # each when stdout is unbuffered (PYTHONUNBUFFERED, `python -u`). The
         # batch is bounded: a Quiet event may stand for millions of lines.
         write = self._out.write
-        fast = self._fast
         batch: list[str] = []
         for event in events:
-            if fast is not None and type(event) is Report:
-                line = fast(event)
-                if line is not None:
-                    batch.append(line)
-                    if len(batch) >= 256:
-                        batch.append("")
-                        write("\n".join(batch))
-                        batch.clear()
-                    continue
-            for line in encode(event):
+            for line in self._lines(event):
                 batch.append(line)
                 if len(batch) >= 256:
                     batch.append("")
@@ -145,6 +135,13 @@ class JsonlSink:
         if batch:
             batch.append("")
             write("\n".join(batch))
+
+    def _lines(self, event: Event) -> Iterable[str]:
+        if self._fast is not None and type(event) is Report:
+            line = self._fast(event)
+            if line is not None:
+                return (line,)
+        return encode(event)
 
     def close(self, summary: Summary) -> None:
         self.emit([summary])
