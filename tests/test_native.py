@@ -639,3 +639,24 @@ def test_chunks_read_from_a_guess_hand_over_the_true_start(tmp_path: Path) -> No
         guessed += k.chunks()[1] - k.chunks()[2]
     assert guessed > 0  # some chunks were read from a guess that proved right
     assert seen == {(1549573859, 1549573859, 0)}
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4])
+def test_a_file_is_cut_into_a_multiple_of_the_workers(tmp_path: Path, workers: int) -> None:
+    """Five chunks on two workers leave one of them alone on the last one:
+    chunks come in rounds of one per worker, none larger than asked."""
+    module = native.kernel_module()
+    assert module is not None
+    path = tmp_path / "a.log"
+    path.write_bytes(SAMPLE_CSV.read_bytes() * 3)
+    size = path.stat().st_size
+    for chunk in (size // 5 + 1, size // 2, size, 4 * size):
+        k = module.Kernel(module.CSV, 10, 0, 5)
+        k.set_state(False, 0, -1, -1, 0, 0, -1)
+        with path.open("rb") as f:
+            k.start(f.fileno(), 0, b"", 1, 4096, False, workers, chunk)
+            while k.next() is not None:
+                pass
+        n = k.chunks()[0]
+        assert n % workers == 0
+        assert n >= -(-size // chunk)

@@ -453,7 +453,17 @@ static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *
     int64_t size = fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0;
     int64_t span = size > offset ? size - offset : 0;
     if (chunk < (int64_t)block) chunk = (int64_t)block;
-    R->n_chunks = R->n_workers > 1 ? (size_t)(span / chunk) + 1 : 1;
+    R->n_chunks = 1;
+    if (R->n_workers > 1) {
+        /* A multiple of the workers, of at most `chunk` bytes each: with 5
+         * chunks on 2 workers one of them works alone for the last one
+         * (70 ms against 61 ms for 6 chunks on the 1M-line Combined log). */
+        int64_t n = (span + chunk - 1) / chunk, w = R->n_workers;
+        n = n < w ? w : (n + w - 1) / w * w;
+        chunk = (span + n - 1) / n;
+        if (chunk < (int64_t)block) chunk = (int64_t)block;
+        R->n_chunks = (size_t)n;
+    }
     R->chunks = calloc(R->n_chunks, sizeof *R->chunks);
     if (R->chunks == NULL) goto nomem;
     for (int i = 0; i < R->n_workers; i++) {
