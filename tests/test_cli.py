@@ -35,9 +35,10 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 def run_module(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.run(
         [sys.executable, "-m", "hitwatch", *args],
-        capture_output=True,
         env=env,
         timeout=120,
         check=False,
@@ -447,6 +448,33 @@ def test_bad_option_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert proc.stderr.decode().splitlines() == [
         f"hitwatch: error: {tmp_path / 'missing'}: no such file or directory"
     ]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("output", ["text", "jsonl"])
+def test_output_that_cannot_be_written_is_one_error_line(output: str) -> None:
+    # A full disk behind stdout: one clear line and exit 1, not a traceback.
+    with open("/dev/full", "wb") as full:
+        proc = run_module("--output", output, str(SAMPLE_CSV), stdout=full)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == "hitwatch: error: writing the output: No space left on device"
+
+
+def test_the_command_ends_with_everything_written(tmp_path: Path) -> None:
+    # The command skips the interpreter's teardown (os._exit): what it wrote
+    # must be flushed first, to a file as to a pipe, and the exit status kept.
+    out = tmp_path / "out.jsonl"
+    with out.open("wb") as f:
+        proc = run_module("--output", "jsonl", str(SAMPLE_CSV), stdout=f)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert json.loads(lines[-1])["records"] == 4830
+    assert len(lines) == len(run_module("--output", "jsonl", str(SAMPLE_CSV)).stdout.splitlines())
+    assert run_module(str(tmp_path / "missing")).returncode == 2
+    assert run_module("--interval", "0", str(SAMPLE_CSV)).returncode == 2
+    assert run_module("--version").stdout.decode().strip() == f"hitwatch {__version__}"
 
 
 @pytest.mark.usefixtures("india")

@@ -1,5 +1,3 @@
-import sys
+from hitwatch.cli import entry
 
-from hitwatch.cli import main
-
-sys.exit(main())
+entry()
