@@ -191,23 +191,29 @@ class ChunkedReadinto(ChunkedStream):
 
 @contextmanager
 def file_block(
-    size: int | None, chunk: int | None = None, workers: int | None = None
+    size: int | None,
+    chunk: int | None = None,
+    workers: int | None = None,
+    mapped: bool | None = None,
 ) -> Iterator[None]:
     """Make the native reader read finite sources `size` bytes at a time, and a
     regular file in chunks of `chunk` bytes (3 blocks by default, so that even
-    small inputs are cut in chunks) with `workers` threads."""
+    small inputs are cut in chunks) with `workers` threads, in a map of the
+    file or (`mapped=False`) with pread only."""
     from hitwatch import native
 
-    old = native.FILE_BLOCK, native.CHUNK, native.WORKERS
+    old = native.FILE_BLOCK, native.CHUNK, native.WORKERS, native.MAP
     if size is not None:
         native.FILE_BLOCK = size
         native.CHUNK = chunk or 3 * size
     if workers is not None:
         native.WORKERS = workers
+    if mapped is not None:
+        native.MAP = mapped
     try:
         yield
     finally:
-        native.FILE_BLOCK, native.CHUNK, native.WORKERS = old
+        native.FILE_BLOCK, native.CHUNK, native.WORKERS, native.MAP = old
 
 
 def cut(data: bytes, sizes: Sequence[int] | None) -> Iterable[bytes]:

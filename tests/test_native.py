@@ -46,9 +46,13 @@ def run_native(
     **engine_opts: Any,
 ) -> tuple[str, list[tuple[int, str]], list[str]]:
     """conftest.run_bytes with the native reader: (jsonl, invalid lines, notes).
-    `block`: bytes it reads at a time from a finite source (`via` readinto or file)."""
+    `block`: bytes it reads at a time from a finite source (`via` readinto, file
+    or file-pread, a file read with pread only, as when it cannot be mapped)."""
     # A real file with two workers: chunks are read ahead from guessed states.
-    with file_block(block, workers=2 if via == "file" else None):
+    mapped = via != "file-pread"
+    if not mapped:
+        via = "file"
+    with file_block(block, workers=2 if via == "file" else None, mapped=mapped):
         got = run_bytes(data, chunks=chunks, fmt=fmt, engine_name="native", via=via, **engine_opts)
     return got.out, got.invalid, got.notes
 
@@ -87,8 +91,10 @@ def check_same(
     A differing case is saved to the corpus first."""
     pure = run_bytes(data, chunks=chunks, fmt=fmt, **opts)
     block = native_chunks[-1] if native_chunks else None
-    ways = ("read", "readinto") if data.startswith(b"\x1f\x8b") else ("read", "readinto", "file")
-    for via in ways:  # (a file starting like gzip would be read as gzip)
+    ways = ["read", "readinto"]
+    if not data.startswith(b"\x1f\x8b"):  # (a file starting like gzip would be read as gzip)
+        ways += ["file", "file-pread"]
+    for via in ways:
         out, invalid, notes = run_native(
             data, chunks=native_chunks, fmt=fmt, via=via, block=block, **opts
         )
@@ -421,9 +427,10 @@ def test_bom_and_overlong_lines_in_own_buffer(block: int) -> None:
     check_same(data, native_chunks=[7, block])
 
 
+@pytest.mark.parametrize("mapped", [True, False], ids=["map", "pread"])
 @pytest.mark.parametrize("workers", [1, 2, 4])
 @pytest.mark.parametrize("chunk", [5000, 100_000])
-def test_worker_threads_give_the_same_output(workers: int, chunk: int) -> None:
+def test_worker_threads_give_the_same_output(workers: int, chunk: int, mapped: bool) -> None:
     """Chunks read side by side start from a guessed time state; a wrong guess
     (here: the log twice over, so the second copy starts 'in the past', and a
     far-future line) is redone from the true state."""
@@ -431,7 +438,7 @@ def test_worker_threads_give_the_same_output(workers: int, chunk: int) -> None:
     future = lines[5].replace(b"2015:", b"2016:", 1)
     for data in (SAMPLE_CSV.read_bytes() * 2, b"".join([*lines[:3000], future, *lines[3000:]])):
         pure = run_bytes(data)
-        with file_block(4096, chunk, workers):
+        with file_block(4096, chunk, workers, mapped):
             got = run_bytes(data, engine_name="native", via="file")
         assert got.out == pure.out
 
@@ -459,6 +466,73 @@ def test_kernel_thread_stops_early_and_reports_read_errors(tmp_path: Path) -> No
                 pass
     finally:
         os.close(fd)
+
+
+def _read_file(path: Path, *, size: int = -1, check: bool = True) -> tuple[list[Any], int]:
+    """Kernel.start on `path` (two workers, small blocks and chunks, in a map),
+    as if its size at the start had been `size`: (results, lines)."""
+    module = native.kernel_module()
+    assert module is not None
+    k = module.Kernel(module.CSV, 10, 300, 5)
+    k.set_state(False, 0, -1, -1, 0, 0, -1)
+    results = []
+    with path.open("rb") as f:
+        k.start(f.fileno(), 0, b"", 1, 4096, False, 2, 50_000, True, size, check)
+        while (out := k.next()) is not None:
+            results.append(out)
+    return results, sum(out[12] for out in results)
+
+
+def test_a_file_that_grew_is_read_past_its_map(tmp_path: Path) -> None:
+    """The map covers the file as it was at the start: lines written since
+    are read with pread, the line across the map's end included."""
+    path = tmp_path / "a.log"
+    data = SAMPLE_CSV.read_bytes()
+    path.write_bytes(data)
+    half = len(data) // 2 + 17  # inside a line
+    _, lines = _read_file(path, size=half)
+    assert lines == data.count(b"\n")
+    with file_block(4096, 50_000, 2):
+        got = run_bytes(data, engine_name="native", via="file")
+    assert got.out == run_bytes(data).out
+
+
+def test_a_file_that_shrank_ends_where_it_now_ends(tmp_path: Path) -> None:
+    """Each mapped block first checks the file's size: a file shorter than at
+    the start is read to its new end, as pread would, with no fault."""
+    path = tmp_path / "a.log"
+    data = SAMPLE_CSV.read_bytes()
+    path.write_bytes(data)
+    _, lines = _read_file(path, size=len(data) + (1 << 20))
+    assert lines == data.count(b"\n")
+
+
+def test_a_file_that_shrinks_under_a_mapped_read_is_an_error_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """A file cut short between the size check and the read (copytruncate)
+    leaves mapped pages past its end: reading them raises SIGBUS, which the
+    worker catches; the read ends with an error that says so. Here the size
+    check is skipped and the file taken to be 1 MiB longer than it is."""
+    module = native.kernel_module()
+    assert module is not None
+    path = tmp_path / "a.log"
+    data = SAMPLE_CSV.read_bytes()
+    path.write_bytes(data)
+    k = module.Kernel(module.CSV, 10, 300, 5)
+    k.set_state(False, 0, -1, -1, 0, 0, -1)
+    lines = counted = 0
+    with path.open("rb") as f:
+        k.start(f.fileno(), 0, b"", 1, 4096, False, 2, 50_000, True, len(data) + (1 << 20), False)
+        with pytest.raises(OSError, match="the file shrank while it was read"):
+            while (out := k.next()) is not None:
+                lines += out[12]
+                counted += out[7] + out[9] + out[10] + out[11]  # rows, invalid, headers, empty
+    # What was handed over adds up (lines = records + late + invalid + skipped),
+    # up to the block that met the fault; the kernel works on.
+    assert 0 < lines <= data.count(b"\n")
+    assert counted == lines
+    assert k.feed(SAMPLE_CSV.read_bytes(), 1, True, True)[12] == data.count(b"\n")
 
 
 # ------------------------------------------------------------------ CLI

@@ -71,6 +71,9 @@ def _default_workers() -> int:
     return 2 if cpus >= 2 else 1
 
 
+MAP = True
+"""Parse a regular file in a map of it (reader.h); False: copy it with pread."""
+
 WORKERS = _default_workers()
 """Worker threads for a regular file: the output is the same with any number.
 Two where there are two CPUs: on 2 cores, two workers beside the Python
@@ -212,6 +215,7 @@ class NativeReader(SourceReader):
             buf.skipping,
             WORKERS,
             CHUNK,
+            MAP,
         )
         try:
             while (got := kernel.next()) is not None:

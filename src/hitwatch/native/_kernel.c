@@ -363,13 +363,13 @@ static void reader_stop(KernelObject *self) {
 }
 
 static PyObject *Kernel_start(KernelObject *self, PyObject *args) {
-    int fd, skipping, workers;
-    long long offset, first_lineno, chunk;
+    int fd, skipping, workers, map = 1, check = 1;
+    long long offset, first_lineno, chunk, size = -1;
     Py_ssize_t block;
     Py_buffer head;
     if (check_ready(self) < 0) return NULL;
-    if (!PyArg_ParseTuple(args, "iLy*LnpiL", &fd, &offset, &head, &first_lineno, &block,
-                          &skipping, &workers, &chunk))
+    if (!PyArg_ParseTuple(args, "iLy*LnpiL|pLp", &fd, &offset, &head, &first_lineno, &block,
+                          &skipping, &workers, &chunk, &map, &size, &check))
         return NULL;
     hw_kernel *K = &self->k;
     const char *bad = NULL;
@@ -387,7 +387,7 @@ static PyObject *Kernel_start(KernelObject *self, PyObject *args) {
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = hw_reader_start(&self->rd, K, &first, fd, offset, head.buf,
                                                 (size_t)head.len, first_lineno, (size_t)block,
-                                                skipping, workers, chunk);
+                                                skipping, workers, chunk, map, size, check);
     Py_END_ALLOW_THREADS PyBuffer_Release(&head);
     if (rc < 0) return PyErr_SetFromErrno(PyExc_OSError);
     self->reading = 1;
@@ -398,9 +398,16 @@ static PyObject *Kernel_start(KernelObject *self, PyObject *args) {
 
 static PyObject *Kernel_next(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
     if (self->pending_error) {
-        errno = self->pending_error;
+        int err = self->pending_error;
         self->pending_error = 0;
         reader_stop(self);
+        if (err == HW_SHRANK) {
+            PyObject *args = Py_BuildValue("(is)", EIO, "the file shrank while it was read");
+            if (args) PyErr_SetObject(PyExc_OSError, args);
+            Py_XDECREF(args);
+            return NULL;
+        }
+        errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     if (!self->reading) Py_RETURN_NONE;
@@ -438,8 +445,10 @@ static PyMethodDef Kernel_methods[] = {
     {"feed", (PyCFunction)Kernel_feed, METH_VARARGS, "feed(data, first_lineno, last, all)"},
 #ifdef HW_THREADS
     {"start", (PyCFunction)Kernel_start, METH_VARARGS,
-     "start(fd, offset, head, first_lineno, block, skipping, workers, chunk): read a regular "
-     "file with worker threads"},
+     "start(fd, offset, head, first_lineno, block, skipping, workers, chunk, map=True, size=-1, "
+     "check=True): read a regular file with worker threads, in a map of it unless map is "
+     "false (tests: size >= 0 is taken as its size at the start, check=False skips checking "
+     "it before each mapped block)"},
     {"next", (PyCFunction)Kernel_next, METH_NOARGS,
      "next(): the next result of the file started by start(), in order, or None at the end"},
     {"stop", (PyCFunction)Kernel_stop, METH_NOARGS, "stop(): stop the threads, if any"},

@@ -81,6 +81,9 @@ class Kernel:
         skipping: bool,
         workers: int,
         chunk: int,
+        map: bool = True,
+        size: int = -1,
+        check: bool = True,
         /,
     ) -> None: ...
     def next(self) -> Fed | None: ...

@@ -15,12 +15,24 @@
  * results are then exactly those of a sequential run. A wrong guess is
  * thrown away and the chunk read again from the true state: slower, never
  * different. Memory: at most AHEAD chunks past the one being consumed.
+ *
+ * Workers parse the file where it lies, in a read-only map of it, rather
+ * than copying it into a buffer with pread (a quarter of a worker's time on
+ * a warm file). A mapped page past the end of a file that shrank while it
+ * was read (copytruncate) raises SIGBUS: each block checks the file's size
+ * first, and a SIGBUS during a block's reads (the file shrank in between)
+ * jumps back out of it; the chunk then ends with an error. pread remains for
+ * what the map does not cover: the unfinished line before the first chunk,
+ * a line longer than a block, a file that grew, or no map at all.
  */
 #ifndef HITWATCH_READER_H
 #define HITWATCH_READER_H
 
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,6 +87,7 @@ typedef struct {
     int running;
     hw_kernel K;
     uint8_t *buf;
+    int bus_slot; /* its entry in hw_bus while it reads the map, else -1 */
 } hw_worker;
 
 typedef struct hw_reader {
@@ -98,7 +111,88 @@ typedef struct hw_reader {
      * once a result handed over has started: they never change again. */
     int have_start;
     int64_t start, min_ts, pending_invalid;
+    const uint8_t *map; /* the file's first map_n bytes, or NULL: pread only */
+    int64_t map_n;
+    int unchecked; /* tests: the file's size is not checked before each block */
 } hw_reader;
+
+#define HW_SHRANK (-2) /* hw_result.error: the file shrank under a mapped read */
+
+/* ------------------------------------------------- SIGBUS on mapped reads
+ * A worker about to read the map registers the sigjmp_buf to go back to; the
+ * handler jumps there when the signal hits a registered thread, and else does
+ * what the previous disposition would have (Python's faulthandler, or the
+ * default: end the process). Slots, not thread-local storage: a handler may
+ * not allocate, and a module's TLS may be allocated on first use. */
+#define HW_BUS_SLOTS 64
+static struct {
+    int used;
+    pthread_t thread;
+    sigjmp_buf *env;
+} hw_bus[HW_BUS_SLOTS];
+static struct sigaction hw_bus_previous;
+static pthread_mutex_t hw_bus_mu = PTHREAD_MUTEX_INITIALIZER;
+static int hw_bus_installed;
+
+static void hw_bus_handler(int sig, siginfo_t *info, void *ctx) {
+    pthread_t self = pthread_self();
+    for (int i = 0; i < HW_BUS_SLOTS; i++) {
+        if (__atomic_load_n(&hw_bus[i].used, __ATOMIC_ACQUIRE) == 1 &&
+            pthread_equal(hw_bus[i].thread, self) && hw_bus[i].env != NULL)
+            siglongjmp(*hw_bus[i].env, 1);
+    }
+    if (hw_bus_previous.sa_flags & SA_SIGINFO) {
+        hw_bus_previous.sa_sigaction(sig, info, ctx);
+        return;
+    }
+    void (*previous)(int) = hw_bus_previous.sa_handler;
+    if (previous == SIG_IGN && info->si_code <= 0) return; /* sent, and ignored */
+    if (previous == SIG_DFL || previous == SIG_IGN) {
+        /* A fault no one handles: the default action, once this returns. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    previous(sig);
+}
+
+/* Installs the handler once per process. 0, or -1 (then no map is used). */
+static int hw_bus_install(void) {
+    pthread_mutex_lock(&hw_bus_mu);
+    if (!hw_bus_installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = hw_bus_handler;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGBUS, &sa, &hw_bus_previous) == 0) hw_bus_installed = 1;
+    }
+    int ok = hw_bus_installed;
+    pthread_mutex_unlock(&hw_bus_mu);
+    return ok ? 0 : -1;
+}
+
+/* Registers `env` for this thread: its slot, or -1 when all are taken. */
+static int hw_bus_arm(sigjmp_buf *env) {
+    for (int i = 0; i < HW_BUS_SLOTS; i++) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&hw_bus[i].used, &expected, 2, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            /* 2 while it is filled in: the handler only looks at 1 */
+            hw_bus[i].thread = pthread_self();
+            hw_bus[i].env = env;
+            __atomic_store_n(&hw_bus[i].used, 1, __ATOMIC_RELEASE);
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void hw_bus_disarm(int slot) {
+    if (slot < 0) return;
+    hw_bus[slot].env = NULL;
+    __atomic_store_n(&hw_bus[slot].used, 0, __ATOMIC_RELEASE);
+}
 
 static ssize_t hw_pread(int fd, uint8_t *buf, size_t n, int64_t offset) {
     ssize_t got;
@@ -109,17 +203,20 @@ static ssize_t hw_pread(int fd, uint8_t *buf, size_t n, int64_t offset) {
 }
 
 /* The offset of the first line start at or after `at` (after a newline), or
- * -1 when there is none before the end of the file; -2 on a read error. */
+ * -1 when there is none before the end of the file; -2 on a read error.
+ * Reads a little first (the newline is usually a line away), then more. */
 static int64_t hw_line_start(int fd, int64_t at, uint8_t *scratch, size_t n) {
     if (at <= 0) return 0;
     int64_t pos = at - 1;
+    size_t want = n < 4096 ? n : 4096;
     for (;;) {
-        ssize_t got = hw_pread(fd, scratch, n, pos);
+        ssize_t got = hw_pread(fd, scratch, want, pos);
         if (got < 0) return -2;
         if (got == 0) return -1;
         const uint8_t *nl = memchr(scratch, '\n', (size_t)got);
         if (nl) return pos + (nl - scratch) + 1;
         pos += got;
+        if (want < n / 2) want *= 2;
     }
 }
 
@@ -130,12 +227,31 @@ static int64_t hw_line_start(int fd, int64_t at, uint8_t *scratch, size_t n) {
  * are at most the true M, which is the largest timestamp read so far. */
 static void hw_guess(hw_worker *W, int64_t begin, int64_t known, hw_time *t) {
     hw_kernel *K = &W->K;
+    hw_reader *R = W->R;
     int64_t from = begin > HW_GUESS_WINDOW ? begin - HW_GUESS_WINDOW : 0;
     size_t n = (size_t)(begin - from);
-    int64_t best = known;
-    ssize_t got = n ? hw_pread(W->R->fd, W->buf, n, from) : 0;
+    volatile int64_t best = known;
+    const uint8_t *window = NULL;
+    ssize_t got = 0;
+    sigjmp_buf env;
+    if (R->map && begin <= R->map_n) {
+        if (sigsetjmp(env, 1)) { /* the file shrank: what was seen so far */
+            hw_bus_disarm(W->bus_slot);
+            W->bus_slot = -1;
+            goto done;
+        }
+        W->bus_slot = hw_bus_arm(&env);
+        if (W->bus_slot >= 0) {
+            window = R->map + from;
+            got = (ssize_t)n;
+        }
+    }
+    if (window == NULL) {
+        got = n ? hw_pread(R->fd, W->buf, n, from) : 0;
+        window = W->buf;
+    }
     if (got > 0) {
-        const uint8_t *p = W->buf, *end = W->buf + got;
+        const uint8_t *p = window, *end = window + got;
         if (from > 0) { /* skip the partial first line */
             const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
             p = nl ? nl + 1 : end;
@@ -156,6 +272,9 @@ static void hw_guess(hw_worker *W, int64_t begin, int64_t known, hw_time *t) {
             p = nl ? nl + 1 : end;
         }
     }
+    hw_bus_disarm(W->bus_slot);
+    W->bus_slot = -1;
+done:
     memset(t, 0, sizeof *t);
     t->started = best >= 0;
     t->max_ts = best;
@@ -197,6 +316,66 @@ static int hw_kernel_reset(hw_kernel *K) {
     return 0;
 }
 
+/* One block of chunk `ch` from the map, at *offset: its whole lines (all
+ * of it at the chunk's end) through the kernel, the result queued. Returns 1
+ * when that ended the chunk, 0 when there is more, 2 when the rest is for
+ * pread (a line longer than a block, or a file that grew past the map), -1
+ * when out of memory. */
+static int hw_map_block(hw_worker *W, hw_chunk *ch, int64_t *offset, int64_t *lineno) {
+    hw_reader *R = W->R;
+    hw_kernel *K = &W->K;
+    int64_t pos = *offset, limit = R->map_n;
+    int ends = 1; /* the chunk's last byte is in the map */
+    if (!R->unchecked) {
+        struct stat st;
+        if (fstat(R->fd, &st) == 0) {
+            if ((int64_t)st.st_size < limit) limit = (int64_t)st.st_size; /* it shrank */
+            if (ch->end < 0 && (int64_t)st.st_size > R->map_n) ends = 0;  /* it grew */
+        }
+    }
+    if (ch->end >= 0 && ch->end < limit) limit = ch->end;
+    if (pos > limit) pos = limit; /* the file shrank to before this chunk */
+    size_t want = R->block;
+    if ((int64_t)want > limit - pos) want = (size_t)(limit - pos);
+    const uint8_t *data = R->map + pos;
+    int last = ends && pos + (int64_t)want == limit;
+    sigjmp_buf env;
+    if (sigsetjmp(env, 1)) {
+        /* SIGBUS: the file shrank under this block. The kernel holds its
+         * lines up to the fault, which count as read; then the error. */
+        hw_bus_disarm(W->bus_slot);
+        W->bus_slot = -1;
+        K->lines = K->rows + K->invalid + K->headers + K->empty;
+        hw_result *res = hw_detach(K, 1);
+        if (res == NULL) return -1;
+        res->error = HW_SHRANK;
+        hw_time_get(K, &ch->end_state);
+        hw_chunk_push(R, ch, res);
+        return 1;
+    }
+    hw_counts_clear(K);
+    W->bus_slot = hw_bus_arm(&env);
+    if (W->bus_slot < 0) return 2;
+    size_t used = last ? want : hw_whole_lines(data, want);
+    if (used == 0 && !last) {
+        hw_bus_disarm(W->bus_slot);
+        W->bus_slot = -1;
+        return 2;
+    }
+    int rc = hw_feed(K, data, used, *lineno);
+    hw_bus_disarm(W->bus_slot);
+    W->bus_slot = -1;
+    if (rc < 0) return -1;
+    hw_result *res = hw_detach(K, last);
+    if (res == NULL) return -1;
+    *lineno += res->lines;
+    *offset = pos + (int64_t)used;
+    res->used = (int64_t)used;
+    if (last) hw_time_get(K, &ch->end_state);
+    hw_chunk_push(R, ch, res);
+    return last;
+}
+
 /* Runs chunk `c` on worker W. Returns 0, or -1 when out of memory. */
 static int hw_run_chunk(hw_worker *W, size_t c) {
     hw_reader *R = W->R;
@@ -218,6 +397,12 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
         int redo = ch->redo, stop = R->stop;
         pthread_mutex_unlock(&R->mu);
         if (stop || redo) return hw_kernel_reset(K);
+        if (R->map && have == 0 && !skipping && offset < R->map_n) {
+            int rc = hw_map_block(W, ch, &offset, &lineno);
+            if (rc < 0) return -1;
+            if (rc == 1) return 0;
+            if (rc == 0) continue;
+        }
         size_t want = R->block;
         if (ch->end >= 0 && (int64_t)want > ch->end - offset) want = (size_t)(ch->end - offset);
         ssize_t n = want ? hw_pread(R->fd, W->buf + have, want, offset) : 0;
@@ -254,6 +439,13 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
         if (rest > HW_MAX_LINE + 2) {
             rest = HW_MAX_LINE + 2;
             skipping = 1;
+        }
+        if (used > 0 && !skipping && rest <= (size_t)n && R->map && offset <= R->map_n) {
+            /* The unfinished line is all in what was just read, inside the
+             * map: back to the map, from its start (a line was read, so this
+             * always moves on). */
+            offset -= (int64_t)rest;
+            rest = 0;
         }
         memmove(W->buf, W->buf + used, rest);
         have = rest;
@@ -423,6 +615,7 @@ static void hw_reader_free(hw_reader *R) {
         for (size_t c = 0; c < R->n_chunks; c++) hw_chunk_drop(&R->chunks[c]);
     free(R->chunks);
     free(R->head);
+    if (R->map) munmap((void *)R->map, (size_t)R->map_n);
     pthread_cond_destroy(&R->cv);
     pthread_mutex_destroy(&R->mu);
     memset(R, 0, sizeof *R);
@@ -430,12 +623,15 @@ static void hw_reader_free(hw_reader *R) {
 
 /* Starts reading `fd` from `offset` (after `head`, the unfinished line
  * before it) with `n_workers` threads, from time state `first`. The file is
- * cut in chunks of about `chunk` bytes of its current size. 0, or -1 with
- * errno set. */
+ * cut in chunks of about `chunk` bytes of its current size. `map`: parse it
+ * in a map of the file (else pread only). Tests: `size` >= 0 is taken as
+ * the file's size at the start (it shrank or grew since), and `check` = 0
+ * skips the size check before each mapped block (a shrink meets SIGBUS).
+ * 0, or -1 with errno set. */
 static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *first, int fd,
                            int64_t offset, const uint8_t *head, size_t head_n,
                            int64_t first_lineno, size_t block, int skipping, int n_workers,
-                           int64_t chunk) {
+                           int64_t chunk, int map, int64_t size, int check) {
     memset(R, 0, sizeof *R);
     pthread_mutex_init(&R->mu, NULL);
     pthread_cond_init(&R->cv, NULL);
@@ -450,8 +646,16 @@ static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *
     memcpy(R->head, head, head_n);
     R->head_n = head_n;
     struct stat st;
-    int64_t size = fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0;
+    R->unchecked = !check;
+    if (size < 0) size = fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0;
     int64_t span = size > offset ? size - offset : 0;
+    if (map && span > 0 && (uint64_t)size <= (uint64_t)SIZE_MAX && hw_bus_install() == 0) {
+        void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) { /* else (a special file, no address space): pread */
+            R->map = m;
+            R->map_n = size;
+        }
+    }
     if (chunk < (int64_t)block) chunk = (int64_t)block;
     R->n_chunks = 1;
     if (R->n_workers > 1) {
@@ -469,6 +673,7 @@ static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *
     for (int i = 0; i < R->n_workers; i++) {
         hw_worker *W = &R->workers[i];
         W->R = R;
+        W->bus_slot = -1;
         W->buf = malloc(block + HW_GUESS_WINDOW + HW_MAX_LINE + 2);
         if (W->buf == NULL ||
             hw_init(&W->K, model->format, model->interval, model->lag - 1, model->seed ^ (i + 1)) <
