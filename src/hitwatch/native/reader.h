@@ -112,6 +112,7 @@ typedef struct hw_reader {
     int have_start;
     int64_t start, min_ts, pending_invalid;
     const uint8_t *map; /* the file's first map_n bytes, or NULL: pread only */
+    size_t unmapped;    /* chunks before this one are unmapped (see hw_unmap_consumed) */
     int64_t map_n;
     int unchecked; /* tests: the file's size is not checked before each block */
 } hw_reader;
@@ -226,32 +227,15 @@ static int64_t hw_line_start(int fd, int64_t at, uint8_t *scratch, size_t n) {
  * half starts in the past: its lines stay below the first half's M). Both
  * are at most the true M, which is the largest timestamp read so far. */
 static void hw_guess(hw_worker *W, int64_t begin, int64_t known, hw_time *t) {
+    /* pread, not the map: the consumer may unmap the chunk before this one
+     * (hw_reader_next) while this reads its end. */
     hw_kernel *K = &W->K;
-    hw_reader *R = W->R;
     int64_t from = begin > HW_GUESS_WINDOW ? begin - HW_GUESS_WINDOW : 0;
     size_t n = (size_t)(begin - from);
-    volatile int64_t best = known;
-    const uint8_t *window = NULL;
-    ssize_t got = 0;
-    sigjmp_buf env;
-    if (R->map && begin <= R->map_n) {
-        if (sigsetjmp(env, 1)) { /* the file shrank: what was seen so far */
-            hw_bus_disarm(W->bus_slot);
-            W->bus_slot = -1;
-            goto done;
-        }
-        W->bus_slot = hw_bus_arm(&env);
-        if (W->bus_slot >= 0) {
-            window = R->map + from;
-            got = (ssize_t)n;
-        }
-    }
-    if (window == NULL) {
-        got = n ? hw_pread(R->fd, W->buf, n, from) : 0;
-        window = W->buf;
-    }
+    int64_t best = known;
+    ssize_t got = n ? hw_pread(W->R->fd, W->buf, n, from) : 0;
     if (got > 0) {
-        const uint8_t *p = window, *end = window + got;
+        const uint8_t *p = W->buf, *end = W->buf + got;
         if (from > 0) { /* skip the partial first line */
             const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
             p = nl ? nl + 1 : end;
@@ -272,9 +256,6 @@ static void hw_guess(hw_worker *W, int64_t begin, int64_t known, hw_time *t) {
             p = nl ? nl + 1 : end;
         }
     }
-    hw_bus_disarm(W->bus_slot);
-    W->bus_slot = -1;
-done:
     memset(t, 0, sizeof *t);
     t->started = best >= 0;
     t->max_ts = best;
@@ -455,6 +436,28 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
     }
 }
 
+/* Unmaps the chunks consumed so far, if any are still mapped: their pages
+ * would otherwise all go at the end (2 ms for a 157 MiB map), while the
+ * consumer waits for the last results. Called under the lock by a thread
+ * that has nothing else to do (a worker without a chunk, the consumer
+ * waiting for a result); returns 1 when it unmapped (the lock was let go
+ * meanwhile), else 0. No one reads a consumed chunk again: guesses use
+ * pread. The pages a chunk shares with its neighbours stay. */
+static int hw_unmap_consumed(hw_reader *R) {
+    if (R->map == NULL || R->unmapped >= R->cur) return 0;
+    int64_t from = R->chunks[R->unmapped].begin, to = R->chunks[R->cur - 1].end;
+    if (to < 0) to = R->map_n;
+    R->unmapped = R->cur;
+    pthread_mutex_unlock(&R->mu);
+    int64_t page = (int64_t)sysconf(_SC_PAGESIZE);
+    if (page > 0) {
+        int64_t lo = (from + page - 1) / page * page, hi = to / page * page;
+        if (hi > lo) munmap((void *)(R->map + lo), (size_t)(hi - lo));
+    }
+    pthread_mutex_lock(&R->mu);
+    return 1;
+}
+
 /* The next chunk for a worker (under the lock): the first one not started,
  * at most AHEAD past the consumer's; -1 when none. */
 static long hw_pick(hw_reader *R) {
@@ -470,7 +473,8 @@ static void *hw_worker_main(void *arg) {
     for (;;) {
         long c;
         /* Idle workers stay until stopped: a wrong guess may send a chunk back. */
-        while (!R->stop && !R->failed && (c = hw_pick(R)) < 0) pthread_cond_wait(&R->cv, &R->mu);
+        while (!R->stop && !R->failed && (c = hw_pick(R)) < 0)
+            if (!hw_unmap_consumed(R)) pthread_cond_wait(&R->cv, &R->mu);
         if (R->stop || R->failed) break;
         hw_chunk *ch = &R->chunks[c];
         ch->state = HW_RUNNING;
@@ -549,7 +553,7 @@ static hw_result *hw_reader_next(hw_reader *R, int *nomem) {
             break;
         }
         if (ch->state != HW_DONE || !ch->valid) {
-            pthread_cond_wait(&R->cv, &R->mu);
+            if (!hw_unmap_consumed(R)) pthread_cond_wait(&R->cv, &R->mu);
             continue;
         }
         /* chunk cur is done and handed over: check the next one's guess */
