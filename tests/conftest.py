@@ -151,8 +151,17 @@ def _run(
     def on_invalid(name: str, lineno: int, reason: str) -> None:
         result.invalid.append((lineno, reason))
 
+    # As the CLI does, a jsonl run lets the kernel write report lines itself.
+    report_lines = isinstance(sink, JsonlSink)
     state = run(
-        [source], fmt, engine, sink, result.notes.append, on_invalid, engine_name=engine_name
+        [source],
+        fmt,
+        engine,
+        sink,
+        result.notes.append,
+        on_invalid,
+        engine_name=engine_name,
+        report_lines=report_lines,
     )
     assert not state.errors
     result.out = out.getvalue()

@@ -14,6 +14,8 @@ import hashlib
 import json
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import APACHE_LOGS, CSV_HEADER, SAMPLE_CSV, file_block, run_bytes
+from conftest import (
+    APACHE_LOGS,
+    CSV_HEADER,
+    ROOT,
+    SAMPLE_CSV,
+    csv_line,
+    file_block,
+    run_bytes,
+)
 from hitwatch import formats, native
 from hitwatch.cli import main
 from hitwatch.formats.clf import ClfFormat
@@ -319,6 +329,28 @@ def test_native_equals_pure_on_any_bytes(data: bytes, chunks: list[int] | None, 
     check_same(data, chunks=chunks, native_chunks=chunks, fmt=fmt, lateness=2)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 97),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 400)), min_size=1, max_size=6),
+    st.integers(0, 10**6),
+)
+def test_report_lines_written_by_the_kernel_round_as_python(
+    interval: int, counts: list[tuple[int, int]], start: int
+) -> None:
+    """A jsonl run's complete intervals come from the kernel as their JSON
+    lines: rate (hits / span, 3 places) and errors (5xx / hits, 4 places) are
+    rounded in C and must be Python's round() and repr() to the digit, for
+    any interval length, partial first interval and count."""
+    base = 1_549_573_860 + start
+    lines = [CSV_HEADER]
+    for i, (hits, errors) in enumerate(counts):
+        ts = base + i * interval
+        lines += [csv_line(ts, status=500 if j < min(hits, errors) else 200) for j in range(hits)]
+    data = "\n".join(lines).encode() + b"\n"
+    check_same(data, interval=interval, lateness=0)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.randoms(use_true_random=False), options)
 def test_native_equals_pure_shuffled_sample(rnd: random.Random, opts: dict[str, Any]) -> None:
@@ -481,6 +513,33 @@ def _read_file(path: Path, *, size: int = -1, check: bool = True) -> tuple[list[
         while (out := k.next()) is not None:
             results.append(out)
     return results, sum(out[12] for out in results)
+
+
+def test_memory_mapped_after_a_read_started_survives_it(tmp_path: Path) -> None:
+    """Regression: consumed chunks are unmapped during the read, and the rest
+    of the map at the end. Unmapping the whole map again at the end also
+    unmapped whatever Python had mapped into those holes meanwhile (its
+    arenas): a crash. Run in a child process, where a crash is a failure."""
+    path = tmp_path / "a.log"
+    path.write_bytes(APACHE_LOGS.read_bytes() * 12)  # 29 MiB
+    code = f"""
+import gc, os
+from hitwatch.native import _kernel
+k = _kernel.Kernel(_kernel.CLF, 10, 300, 5)
+k.set_state(False, 0, -1, -1, 0, 0, -1)
+fd = os.open({str(path)!r}, os.O_RDONLY)
+k.start(fd, 0, b"", 1, 1 << 20, False, 2, 4 << 20)
+kept = []
+while (out := k.next()) is not None:
+    kept.append(out)
+    kept.append([str(i) * 8 for i in range(20000)])  # new arenas, into the holes
+k.stop()
+gc.collect()
+print(sum(len(x) for x in kept))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
 
 
 def test_a_file_that_grew_is_read_past_its_map(tmp_path: Path) -> None:

@@ -388,7 +388,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             state = run_cli(args, paths, sources, engine, sink, note, invalid_log)
         else:
             state = run(
-                sources, args.format, engine, sink, note, invalid_log, engine_name=args.engine
+                sources,
+                args.format,
+                engine,
+                sink,
+                note,
+                invalid_log,
+                engine_name=args.engine,
+                report_lines=args.output == "jsonl",
             )
     except BrokenPipeError:
         # The reader went away (`hitwatch log | head`): stop quietly.

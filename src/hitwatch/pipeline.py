@@ -156,18 +156,23 @@ def make_reader(
     on_invalid: OnInvalid,
     *,
     engine_name: str = "auto",
+    report_lines: bool = False,
 ) -> Reader:
     """The reader for one source.
 
     `engine_name`: `python` is the pure reader; `native` the compiled kernel
     (hitwatch.native); `auto` the kernel when it is built, else the pure one.
-    Both give the same events (SPEC §6).
+    Both give the same events (SPEC §6). `report_lines`: the only sink is
+    jsonl, so the kernel may hand over reports as their JSON lines
+    (ReportLine events).
     """
     if engine_name != "python":
         from hitwatch import native
 
         if native.available() and native.supports(engine.interval, engine.lateness):
-            return native.NativeReader(source, format_name, note, engine, on_invalid)
+            return native.NativeReader(
+                source, format_name, note, engine, on_invalid, report_lines=report_lines
+            )
         if engine_name == "native" and not native.available():
             raise RuntimeError(f"the compiled kernel is not available: {native.why_not()}")
     return SourceReader(source, format_name, note, engine, on_invalid)
@@ -191,11 +196,13 @@ def run(
     on_invalid: OnInvalid,
     *,
     engine_name: str = "auto",
+    report_lines: bool = False,
 ) -> Run:
     """Read every source to its end, then finish the engine and close the sink.
 
     A source that fails part-way is reported and the run goes on with the
-    next; `Run.errors` tells the caller to exit non-zero.
+    next; `Run.errors` tells the caller to exit non-zero. `report_lines`:
+    `sink` is jsonl (see make_reader).
     """
     from hitwatch.sources import SourceError
 
@@ -203,7 +210,13 @@ def run(
     try:
         for source in sources:
             reader = make_reader(
-                source, format_name, engine, note, on_invalid, engine_name=engine_name
+                source,
+                format_name,
+                engine,
+                note,
+                on_invalid,
+                engine_name=engine_name,
+                report_lines=report_lines,
             )
             try:
                 for lines in reader.read(source):

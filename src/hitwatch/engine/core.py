@@ -18,7 +18,7 @@ from itertools import accumulate, compress, islice, pairwise, repeat
 from operator import add, floordiv, itemgetter, le, ne
 from typing import Any, Protocol
 
-from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, Summary
+from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, ReportLine, Summary
 
 Row = tuple[int, int, str, str, str, str]
 """One accepted line: (ts, bytes, section, host, status class, method)."""
@@ -28,8 +28,9 @@ Column = Sequence[str]
 TimeState = tuple[bool, int, int, int, int, int]
 """(started, start, final, max_ts, min_ts, invalid before start): see `Engine.time_state`."""
 
-ReadyReport = tuple[int, int, Ranked, Ranked, Ranked, Ranked, int, int, int]
-"""A complete interval, ranked: the fields of its Report after start_ts and end_ts."""
+ReadyReport = tuple[int, int, Ranked, Ranked, Ranked, Ranked, int, int, int] | str
+"""A complete interval, ranked: the fields of its Report after start_ts and
+end_ts, or (for a jsonl run) the JSON line of that Report (a ReportLine)."""
 
 IntervalCounts = tuple[
     int, int, int, int, int, Sequence[int], Mapping[str, int], Mapping[str, int], Mapping[str, int]
@@ -301,7 +302,8 @@ class Engine:
 
         `ready` holds complete intervals that the block engine ranked itself,
         exactly as `_emit_report` would (k past `holds_upto()`): their
-        reports are made from them as they are.
+        reports are made from them as they are, and one given as its JSON
+        line is emitted as a ReportLine.
         """
         if self._ended:
             raise RuntimeError("engine already finished")
@@ -566,6 +568,9 @@ class Engine:
         start = max(k * interval, self.start)
         if self._ready:
             ready = self._ready.pop(k, None)
+            if type(ready) is str:
+                self._out.append(ReportLine(start, end, ready))
+                return
             if ready is not None:
                 self._out.append(Report(start, end, *ready))
                 return

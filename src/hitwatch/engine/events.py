@@ -44,6 +44,20 @@ class Report(NamedTuple):
         return self.hits == 0 and self.late == 0 and self.invalid == 0
 
 
+class ReportLine(NamedTuple):
+    """A Report already written as its JSON line (SPEC §5).
+
+    The native kernel writes the line of a complete interval itself when the
+    run's output is jsonl (see `hitwatch.native`): the same bytes the jsonl
+    sink writes for the Report it stands for (tests hold them together).
+    Only the jsonl sink is ever given one.
+    """
+
+    start_ts: int
+    end_ts: int
+    line: str
+
+
 class Quiet(NamedTuple):
     """A run of whole, aligned intervals with no hits, late or invalid lines.
 
@@ -94,4 +108,4 @@ class Summary(NamedTuple):
     extra: Mapping[str, object] = MappingProxyType({})
 
 
-Event = Report | Quiet | Alert | Summary
+Event = Report | ReportLine | Quiet | Alert | Summary

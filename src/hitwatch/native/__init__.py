@@ -147,8 +147,11 @@ class NativeReader(SourceReader):
         note: Note,
         engine: Engine,
         on_invalid: OnInvalid,
+        *,
+        report_lines: bool = False,
     ) -> None:
         super().__init__(source, format_name, note, engine, on_invalid)
+        self.report_lines = report_lines  # complete intervals as their JSON lines (jsonl runs)
         self.block_size = 0  # 0: FILE_BLOCK
         self._kernels: dict[str, Kernel] = {}
         self._holding: Kernel | None = None  # a kernel that may hold counts
@@ -275,7 +278,7 @@ class NativeReader(SourceReader):
             engine = self.engine
             code = module.CSV if kind == "csv" else module.CLF
             kernel = self._kernels[kind] = module.Kernel(
-                code, engine.interval, engine.lateness, engine.top
+                code, engine.interval, engine.lateness, engine.top, self.report_lines
             )
         return kernel
 

@@ -80,20 +80,22 @@ static inline void hw_d2(char *w, long long x) {
     w[1] = (char)('0' + x % 10);
 }
 
-/* An ASCII str as json's encode_basestring_ascii writes it: quoted, with `"`
- * and `\` escaped, \b \f \n \r \t, and other controls (DEL too) as \u00XX.
- * Other text is left to Python. */
-static void hw_put_name(hw_out *o, PyObject *s) {
-    if (!PyUnicode_Check(s) || !PyUnicode_IS_ASCII(s)) {
-        o->failed = 1;
-        return;
-    }
-    const unsigned char *c = PyUnicode_1BYTE_DATA(s);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
-    if (o->failed || hw_out_room(o, (size_t)len * 6 + 2) < 0) return;
+static void hw_put_ull(hw_out *o, unsigned long long u) {
+    char tmp[24], *w = tmp + sizeof tmp;
+    do {
+        *--w = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    hw_put(o, w, (size_t)(tmp + sizeof tmp - w));
+}
+
+/* ASCII text as json's encode_basestring_ascii writes it: quoted, with `"`
+ * and `\` escaped, \b \f \n \r \t, and other controls (DEL too) as \u00XX. */
+static void hw_put_ascii(hw_out *o, const unsigned char *c, size_t len) {
+    if (o->failed || hw_out_room(o, len * 6 + 2) < 0) return;
     char *w = o->p + o->n;
     *w++ = '"';
-    for (Py_ssize_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len; i++) {
         unsigned char ch = c[i];
         if (ch >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\') {
             *w++ = (char)ch;
@@ -118,6 +120,15 @@ static void hw_put_name(hw_out *o, PyObject *s) {
     }
     *w++ = '"';
     o->n = (size_t)(w - o->p);
+}
+
+/* An ASCII str, as hw_put_ascii. Other text is left to Python. */
+static void hw_put_name(hw_out *o, PyObject *s) {
+    if (!PyUnicode_Check(s) || !PyUnicode_IS_ASCII(s)) {
+        o->failed = 1;
+        return;
+    }
+    hw_put_ascii(o, PyUnicode_1BYTE_DATA(s), (size_t)PyUnicode_GET_LENGTH(s));
 }
 
 /* How many (name, count) pairs `items` holds when it is a tuple of them;
@@ -173,9 +184,7 @@ static void hw_put_ranked(hw_out *o, PyObject *items) {
 #define HW_LAST_ISO 253402300799LL /* 9999-12-31T23:59:59Z: past it, sinks/base.py shifts */
 
 /* `"YYYY-MM-DDThh:mm:ssZ"`, as sinks/base.py's iso_utc (H. Hinnant's civil_from_days). */
-static void hw_put_iso(hw_out *o, PyObject *v) {
-    long long ts;
-    if (hw_int(o, v, &ts) < 0) return;
+static void hw_put_iso_ts(hw_out *o, long long ts) {
     if (ts < 0 || ts > HW_LAST_ISO) {
         o->failed = 1;
         return;
@@ -200,6 +209,41 @@ static void hw_put_iso(hw_out *o, PyObject *v) {
     hw_put(o, t, sizeof t - 1);
 }
 
+static void hw_put_iso(hw_out *o, PyObject *v) {
+    long long ts;
+    if (hw_int(o, v, &ts) < 0) return;
+    hw_put_iso_ts(o, ts);
+}
+
+/* repr() of a float, as json writes it. */
+static void hw_put_double(hw_out *o, double x) {
+    if (o->failed) return;
+    char *s = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (s == NULL) {
+        PyErr_Clear();
+        o->failed = 1;
+        return;
+    }
+    hw_put(o, s, strlen(s));
+    PyMem_Free(s);
+}
+
+/* repr(round(x, digits)) for a finite float x. round() is dtoa's correctly
+ * rounded decimal with `digits` places (mode 3) read back by strtod, which
+ * is what formatting with 'f' and reading it back does, exactly. */
+static void hw_put_rounded(hw_out *o, double x, int digits) {
+    if (o->failed) return;
+    char *s = PyOS_double_to_string(x, 'f', digits, 0, NULL);
+    double r = s ? PyOS_string_to_double(s, NULL, NULL) : -1.0;
+    PyMem_Free(s);
+    if (s == NULL || (r == -1.0 && PyErr_Occurred())) {
+        PyErr_Clear();
+        o->failed = 1;
+        return;
+    }
+    hw_put_double(o, r);
+}
+
 /* repr() of a float attribute (a property of the report). */
 static void hw_put_repr(hw_out *o, PyObject *obj, PyObject *attr) {
     if (o->failed) return;
@@ -210,15 +254,8 @@ static void hw_put_repr(hw_out *o, PyObject *obj, PyObject *attr) {
         o->failed = 1;
         return;
     }
-    char *s = PyOS_double_to_string(PyFloat_AS_DOUBLE(v), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    hw_put_double(o, PyFloat_AS_DOUBLE(v));
     Py_DECREF(v);
-    if (s == NULL) {
-        PyErr_Clear();
-        o->failed = 1;
-        return;
-    }
-    hw_put(o, s, strlen(s));
-    PyMem_Free(s);
 }
 
 static PyObject *attr_rate, *attr_errors; /* interned "rate", "errors" */
@@ -265,6 +302,79 @@ static PyObject *hw_report_line(PyObject *Py_UNUSED(module), PyObject *r) {
         PyErr_Clear();
         out = Py_NewRef(Py_None);
     }
+    return out;
+}
+
+/* `"name":count,...` or `{"name":"...","hits":n},...` of ranked keys. */
+static void hw_put_keys(hw_out *o, const hw_ranked *r, size_t n, int as_objects) {
+    for (size_t i = 0; i < n && !o->failed; i++) {
+        if (i) HW_PUT_LIT(o, ",");
+        if (as_objects) HW_PUT_LIT(o, "{\"name\":");
+        hw_put_ascii(o, r[i].p, r[i].len);
+        if (as_objects) HW_PUT_LIT(o, ",\"hits\":");
+        else HW_PUT_LIT(o, ":");
+        hw_put_ll(o, (long long)r[i].count);
+        if (as_objects) HW_PUT_LIT(o, "}");
+    }
+}
+
+#define HW_EXACT (1LL << 53) /* ints below this are exact doubles */
+
+/* The JSON line of the report of a complete interval [start_ts, end_ts),
+ * from the kernel's counts and its keys ranked as Engine._emit_report ranks
+ * them (ASCII keys, all different): byte for byte what report_line writes
+ * for that Report (tests hold the two together). NULL, with no exception,
+ * when it is left to Python: a count too large to divide exactly as a
+ * double, bytes past 64 bits, a time past year 9999. */
+static PyObject *hw_interval_line(const hw_interval *iv, long long start_ts, long long end_ts,
+                                  const hw_ranked *methods, size_t nm, const hw_ranked *sections,
+                                  size_t ns, const hw_ranked *hosts, size_t nh) {
+    static const char *classes[5] = {"\"1xx\":", "\"2xx\":", "\"3xx\":", "\"4xx\":", "\"5xx\":"};
+    long long hits = iv->hits, span = end_ts - start_ts;
+    if (iv->bytes_hi || hits < 0 || hits >= HW_EXACT || span <= 0 || span >= HW_EXACT)
+        return NULL;
+    hw_out o = {NULL, 0, 0, 0};
+    HW_PUT_LIT(&o, "{\"type\":\"stats\",\"start_ts\":");
+    hw_put_ll(&o, start_ts);
+    HW_PUT_LIT(&o, ",\"end_ts\":");
+    hw_put_ll(&o, end_ts);
+    HW_PUT_LIT(&o, ",\"start\":");
+    hw_put_iso_ts(&o, start_ts);
+    HW_PUT_LIT(&o, ",\"end\":");
+    hw_put_iso_ts(&o, end_ts);
+    HW_PUT_LIT(&o, ",\"hits\":");
+    hw_put_ll(&o, hits);
+    HW_PUT_LIT(&o, ",\"rate\":");
+    hw_put_rounded(&o, (double)hits / (double)span, 3);
+    HW_PUT_LIT(&o, ",\"bytes\":");
+    hw_put_ull(&o, iv->bytes_lo);
+    HW_PUT_LIT(&o, ",\"status\":{");
+    for (int c = 0, first = 1; c < 5; c++) {
+        if (!iv->status[c]) continue;
+        if (!first) HW_PUT_LIT(&o, ",");
+        first = 0;
+        hw_put(&o, classes[c], 6);
+        hw_put_ll(&o, (long long)iv->status[c]);
+    }
+    HW_PUT_LIT(&o, "},\"methods\":{");
+    hw_put_keys(&o, methods, nm, 0);
+    HW_PUT_LIT(&o, "},\"sections\":[");
+    hw_put_keys(&o, sections, ns, 1);
+    HW_PUT_LIT(&o, "],\"hosts\":[");
+    hw_put_keys(&o, hosts, nh, 1);
+    HW_PUT_LIT(&o, "],\"errors\":");
+    if (hits)
+        hw_put_rounded(&o, (double)iv->status[4] / (double)hits, 4);
+    else
+        HW_PUT_LIT(&o, "0.0");
+    HW_PUT_LIT(&o, ",\"late\":");
+    hw_put_ll(&o, (long long)iv->late);
+    HW_PUT_LIT(&o, ",\"invalid\":");
+    hw_put_ll(&o, (long long)iv->invalid);
+    HW_PUT_LIT(&o, "}");
+    PyObject *out = o.failed ? NULL : PyUnicode_DecodeASCII(o.p, (Py_ssize_t)o.n, NULL);
+    PyMem_Free(o.p);
+    if (out == NULL) PyErr_Clear();
     return out;
 }
 

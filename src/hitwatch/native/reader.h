@@ -112,7 +112,7 @@ typedef struct hw_reader {
     int have_start;
     int64_t start, min_ts, pending_invalid;
     const uint8_t *map; /* the file's first map_n bytes, or NULL: pread only */
-    size_t unmapped;    /* chunks before this one are unmapped (see hw_unmap_consumed) */
+    int64_t unmapped;   /* bytes [0, unmapped) of the map are unmapped (a page multiple) */
     int64_t map_n;
     int unchecked; /* tests: the file's size is not checked before each block */
 } hw_reader;
@@ -436,24 +436,26 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
     }
 }
 
-/* Unmaps the chunks consumed so far, if any are still mapped: their pages
- * would otherwise all go at the end (2 ms for a 157 MiB map), while the
- * consumer waits for the last results. Called under the lock by a thread
- * that has nothing else to do (a worker without a chunk, the consumer
- * waiting for a result); returns 1 when it unmapped (the lock was let go
- * meanwhile), else 0. No one reads a consumed chunk again: guesses use
- * pread. The pages a chunk shares with its neighbours stay. */
+/* Unmaps the pages of the chunks consumed so far, if any are still mapped:
+ * they would otherwise all go at the end (2 ms for a 157 MiB map), while
+ * the consumer waits for the last results. Called under the lock by a
+ * thread that has nothing else to do (a worker without a chunk, the
+ * consumer waiting for a result); returns 1 when it unmapped (the lock was
+ * let go meanwhile), else 0. No one reads a consumed chunk again (guesses
+ * use pread). The map is unmapped from its start on, in one piece, so that
+ * hw_reader_free unmaps exactly the rest: a hole unmapped twice might by
+ * then hold someone else's memory. */
 static int hw_unmap_consumed(hw_reader *R) {
-    if (R->map == NULL || R->unmapped >= R->cur) return 0;
-    int64_t from = R->chunks[R->unmapped].begin, to = R->chunks[R->cur - 1].end;
+    if (R->map == NULL || R->cur == 0) return 0;
+    int64_t to = R->chunks[R->cur - 1].end, page = (int64_t)sysconf(_SC_PAGESIZE);
     if (to < 0) to = R->map_n;
-    R->unmapped = R->cur;
+    if (page <= 0) return 0;
+    to = to / page * page; /* the page with the next chunk's start stays */
+    if (to <= R->unmapped) return 0;
+    int64_t from = R->unmapped;
+    R->unmapped = to;
     pthread_mutex_unlock(&R->mu);
-    int64_t page = (int64_t)sysconf(_SC_PAGESIZE);
-    if (page > 0) {
-        int64_t lo = (from + page - 1) / page * page, hi = to / page * page;
-        if (hi > lo) munmap((void *)(R->map + lo), (size_t)(hi - lo));
-    }
+    munmap((void *)(R->map + from), (size_t)(to - from));
     pthread_mutex_lock(&R->mu);
     return 1;
 }
@@ -619,7 +621,8 @@ static void hw_reader_free(hw_reader *R) {
         for (size_t c = 0; c < R->n_chunks; c++) hw_chunk_drop(&R->chunks[c]);
     free(R->chunks);
     free(R->head);
-    if (R->map) munmap((void *)R->map, (size_t)R->map_n);
+    if (R->map && R->map_n > R->unmapped)
+        munmap((void *)(R->map + R->unmapped), (size_t)(R->map_n - R->unmapped));
     pthread_cond_destroy(&R->cv);
     pthread_mutex_destroy(&R->mu);
     memset(R, 0, sizeof *R);

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
-from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, Summary
+from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, ReportLine, Summary
 from hitwatch.sinks.base import iso_utc, number
 
 try:
@@ -101,6 +101,8 @@ def encode(event: Event) -> Iterator[str]:
     since a long gap in a log may hold millions of them."""
     if isinstance(event, Report):
         yield report_line(event)
+    elif isinstance(event, ReportLine):
+        yield event.line
     elif isinstance(event, Quiet):
         yield from map(report_line, event.reports())
     elif isinstance(event, Alert):
@@ -137,6 +139,8 @@ class JsonlSink:
             write("\n".join(batch))
 
     def _lines(self, event: Event) -> Iterable[str]:
+        if type(event) is ReportLine:
+            return (event.line,)
         if self._fast is not None and type(event) is Report:
             line = self._fast(event)
             if line is not None:
