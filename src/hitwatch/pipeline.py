@@ -7,9 +7,9 @@ happens here or in the sinks; the engine only ever sees rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
 
 from hitwatch import formats
+from hitwatch._typing import Protocol
 from hitwatch.engine.core import Engine
 from hitwatch.formats import Block, Format
 from hitwatch.formats.base import HEADERS

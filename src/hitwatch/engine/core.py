@@ -16,9 +16,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import accumulate, compress, islice, pairwise, repeat
 from operator import add, floordiv, itemgetter, le, ne
-from typing import Any, Protocol
 
+from hitwatch._typing import TYPE_CHECKING, Protocol
 from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, ReportLine, Summary
+
+if TYPE_CHECKING:
+    from typing import Any
 
 Row = tuple[int, int, str, str, str, str]
 """One accepted line: (ts, bytes, section, host, status class, method)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, Protocol
 
+from hitwatch._typing import NamedTuple, Protocol
 from hitwatch.engine.core import Row
 
 MAX_LINE = 64 * 1024

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import cast
 
 from hitwatch.engine.core import Row
 from hitwatch.formats.base import (
@@ -123,7 +122,7 @@ class ClfFormat:
         matches = list(map(_strict().match, text.lines))
         if None in matches:
             return parse_lines(self, text)
-        found = cast(list[re.Match[str]], matches)
+        found: list[re.Match[str]] = matches  # type: ignore[assignment]  # no None in it
         hosts, stamps, requests, statuses, sizes = zip(*map(_groups, found), strict=True)
         ts = list(map(self._times.__getitem__, stamps))
         if -1 in ts:

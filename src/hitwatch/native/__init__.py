@@ -23,9 +23,9 @@ import os
 import stat
 from collections.abc import Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from hitwatch import formats
+from hitwatch._typing import TYPE_CHECKING
 from hitwatch.engine.core import Engine
 from hitwatch.formats import Format
 from hitwatch.formats.base import MAX_LINE

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fractions import Fraction
 from itertools import accumulate, compress, islice, repeat
 from operator import gt, mul, ne, not_, or_, sub
 
+from hitwatch._typing import TYPE_CHECKING
 from hitwatch.engine.events import Alert
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+    from typing import TypeAlias
+
+    Threshold: TypeAlias = int | Fraction
+    """Requests per second: an int, or an exact fraction such as 0.1 (no float rounding)."""
 
 NAME = "high_traffic"
 
@@ -24,7 +31,7 @@ class HighTraffic:
 
     name = NAME
 
-    def __init__(self, window: int, threshold: Fraction) -> None:
+    def __init__(self, window: int, threshold: Threshold) -> None:
         if window <= 0:
             raise ValueError("window must be positive")
         if threshold < 0:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
+from hitwatch._typing import Protocol
 from hitwatch.engine.events import Event, Summary
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from hitwatch._typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from datetime import datetime
-    from fractions import Fraction
+
+    from hitwatch.rules.high_traffic import Threshold
 
 # Control characters (C0, DEL, C1) and the invisible ones that reorder or break
 # lines; a log line must never reach a terminal as a control sequence.
@@ -106,6 +107,6 @@ def duration(seconds: int) -> str:
     return "".join(parts)
 
 
-def number(value: Fraction) -> int | float:
+def number(value: Threshold) -> int | float:
     """A threshold as JSON shows it: 10, not 10.0; 0.1 stays 0.1."""
     return int(value) if value.denominator == 1 else float(value)

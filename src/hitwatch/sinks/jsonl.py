@@ -11,10 +11,13 @@ events hold. ISO times are ASCII digits and `-:TZ`, so they need no escaping.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TextIO
 
+from hitwatch._typing import TYPE_CHECKING
 from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, ReportLine, Summary
 from hitwatch.sinks.base import iso_utc, number
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 try:
     # What json.encoder uses with ensure_ascii; importing it from the C module

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TextIO
 
+from hitwatch._typing import TYPE_CHECKING
 from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, Summary
 from hitwatch.sinks.base import duration, iso_local, iso_utc, number, safe
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 def human_bytes(n: int) -> str:

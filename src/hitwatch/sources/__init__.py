@@ -7,14 +7,16 @@ to MAX_LINE + 2 bytes, enough for the parser to call it invalid.
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import sys
 from collections.abc import Iterator
-from typing import BinaryIO, cast
 
+from hitwatch._typing import TYPE_CHECKING
 from hitwatch.formats.base import MAX_LINE
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 BLOCK_SIZE = 1 << 17  # small blocks stay in cache: measured faster than 1 MiB
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -59,7 +61,8 @@ class Source:
     def read_into(self, buffer: memoryview) -> int:
         """Read into `buffer` (for readers that manage their own buffer); 0 at the end."""
         try:
-            return cast(io.BufferedIOBase, self.stream).readinto(buffer)
+            n: int = self.stream.readinto(buffer)  # type: ignore[attr-defined]  # a buffered file
+            return n
         except self.errors as exc:
             raise SourceError(f"{self.name}: {reason_of(exc)}") from None
 
