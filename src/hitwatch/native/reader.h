@@ -41,6 +41,9 @@
 #define HW_AHEAD 2          /* chunks a worker may run past the consumer's */
 #define HW_GUESS_WINDOW (1 << 20) /* bytes read before a chunk to guess its M */
 #define HW_MAX_WORKERS 4
+#ifndef HW_DROP
+#define HW_DROP (8 << 20) /* bytes of the map a worker reads before it drops their pages */
+#endif
 
 enum { HW_TODO = 0, HW_RUNNING = 1, HW_DONE = 2 };
 
@@ -87,7 +90,8 @@ typedef struct {
     int running;
     hw_kernel K;
     uint8_t *buf;
-    int bus_slot; /* its entry in hw_bus while it reads the map, else -1 */
+    int bus_slot;    /* its entry in hw_bus while it reads the map, else -1 */
+    int64_t dropped; /* its chunk's mapped pages before this offset are dropped (-1: none yet) */
 } hw_worker;
 
 typedef struct hw_reader {
@@ -114,6 +118,7 @@ typedef struct hw_reader {
     const uint8_t *map; /* the file's first map_n bytes, or NULL: pread only */
     int64_t unmapped;   /* bytes [0, unmapped) of the map are unmapped (a page multiple) */
     int64_t map_n;
+    int64_t page; /* the page size */
     int unchecked; /* tests: the file's size is not checked before each block */
 } hw_reader;
 
@@ -347,6 +352,17 @@ static int hw_map_block(hw_worker *W, hw_chunk *ch, int64_t *offset, int64_t *li
     hw_bus_disarm(W->bus_slot);
     W->bus_slot = -1;
     if (rc < 0) return -1;
+    /* Pages read leave this process's memory every HW_DROP bytes (the map
+     * stays, and a page read again comes back from the page cache): else
+     * each would count in its RSS until its chunk is unmapped, 94 MB on a
+     * 10M-line log against 21 MB read with pread. Per block, the TLB
+     * flushes cost 4 ms of a 1M-line run. */
+    int64_t page = R->page, hi = (pos + (int64_t)used) / page * page;
+    if (W->dropped < 0 || W->dropped > pos) W->dropped = pos / page * page;
+    if (hi - W->dropped >= HW_DROP || (last && hi > W->dropped)) {
+        madvise((void *)(R->map + W->dropped), (size_t)(hi - W->dropped), MADV_DONTNEED);
+        W->dropped = hi;
+    }
     hw_result *res = hw_detach(K, last);
     if (res == NULL) return -1;
     *lineno += res->lines;
@@ -373,6 +389,7 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
     }
     hw_time_set(K, &ch->guess);
     int64_t offset = ch->begin;
+    W->dropped = -1;
     for (;;) {
         pthread_mutex_lock(&R->mu);
         int redo = ch->redo, stop = R->stop;
@@ -447,9 +464,8 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
  * then hold someone else's memory. */
 static int hw_unmap_consumed(hw_reader *R) {
     if (R->map == NULL || R->cur == 0) return 0;
-    int64_t to = R->chunks[R->cur - 1].end, page = (int64_t)sysconf(_SC_PAGESIZE);
+    int64_t to = R->chunks[R->cur - 1].end, page = R->page;
     if (to < 0) to = R->map_n;
-    if (page <= 0) return 0;
     to = to / page * page; /* the page with the next chunk's start stays */
     if (to <= R->unmapped) return 0;
     int64_t from = R->unmapped;
@@ -658,6 +674,8 @@ static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *
     int64_t span = size > offset ? size - offset : 0;
     if (map && span > 0 && (uint64_t)size <= (uint64_t)SIZE_MAX && hw_bus_install() == 0) {
         void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+        R->page = (int64_t)sysconf(_SC_PAGESIZE);
+        if (R->page <= 0) R->page = 4096;
         if (m != MAP_FAILED) { /* else (a special file, no address space): pread */
             R->map = m;
             R->map_n = size;
