@@ -41,9 +41,8 @@
 #define HW_AHEAD 2          /* chunks a worker may run past the consumer's */
 #define HW_GUESS_WINDOW (1 << 20) /* bytes read before a chunk to guess its M */
 #define HW_MAX_WORKERS 4
-#ifndef HW_DROP
-#define HW_DROP (8 << 20) /* bytes of the map a worker reads before it drops their pages */
-#endif
+#define HW_DROP_IDLE (1 << 20) /* bytes read but not dropped that the consumer drops when idle */
+#define HW_DROP_SELF (12 << 20) /* ... that a worker drops itself (bounds the RSS) */
 
 enum { HW_TODO = 0, HW_RUNNING = 1, HW_DONE = 2 };
 
@@ -79,6 +78,7 @@ typedef struct {
     int guess_ready;    /* `guess` is set (a worker guesses without the lock) */
     hw_time guess;      /* the start state it was run from */
     hw_time end_state;  /* the state after its last line (when HW_DONE) */
+    int64_t read_to, dropped_to; /* pages of the map: read up to, dropped from the start up to */
     hw_result *head, *tail;
 } hw_chunk;
 
@@ -90,8 +90,7 @@ typedef struct {
     int running;
     hw_kernel K;
     uint8_t *buf;
-    int bus_slot;    /* its entry in hw_bus while it reads the map, else -1 */
-    int64_t dropped; /* its chunk's mapped pages before this offset are dropped (-1: none yet) */
+    int bus_slot; /* its entry in hw_bus while it reads the map, else -1 */
 } hw_worker;
 
 typedef struct hw_reader {
@@ -352,17 +351,21 @@ static int hw_map_block(hw_worker *W, hw_chunk *ch, int64_t *offset, int64_t *li
     hw_bus_disarm(W->bus_slot);
     W->bus_slot = -1;
     if (rc < 0) return -1;
-    /* Pages read leave this process's memory every HW_DROP bytes (the map
-     * stays, and a page read again comes back from the page cache): else
-     * each would count in its RSS until its chunk is unmapped, 94 MB on a
-     * 10M-line log against 21 MB read with pread. Per block, the TLB
-     * flushes cost 4 ms of a 1M-line run. */
-    int64_t page = R->page, hi = (pos + (int64_t)used) / page * page;
-    if (W->dropped < 0 || W->dropped > pos) W->dropped = pos / page * page;
-    if (hi - W->dropped >= HW_DROP || (last && hi > W->dropped)) {
-        madvise((void *)(R->map + W->dropped), (size_t)(hi - W->dropped), MADV_DONTNEED);
-        W->dropped = hi;
+    /* Pages read leave this process's memory (the map stays; a page read
+     * again comes back from the page cache): else each would count in its
+     * RSS until its chunk is unmapped, 94 MB on a 10M-line log against 21 MB
+     * read with pread. The consumer drops them while it waits for results
+     * (hw_drop_read); a worker only when they pile up, and at its chunk's
+     * end: dropping costs ~1.5 ms of a 1M-line run, better spent idle. */
+    int64_t page = R->page, hi = (pos + (int64_t)used) / page * page, from = -1;
+    pthread_mutex_lock(&R->mu);
+    if (hi > ch->read_to) ch->read_to = hi;
+    if (hi - ch->dropped_to >= (last ? 4 * HW_DROP_IDLE : HW_DROP_SELF)) {
+        from = ch->dropped_to;
+        ch->dropped_to = hi;
     }
+    pthread_mutex_unlock(&R->mu);
+    if (from >= 0) madvise((void *)(R->map + from), (size_t)(hi - from), MADV_DONTNEED);
     hw_result *res = hw_detach(K, last);
     if (res == NULL) return -1;
     *lineno += res->lines;
@@ -389,7 +392,6 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
     }
     hw_time_set(K, &ch->guess);
     int64_t offset = ch->begin;
-    W->dropped = -1;
     for (;;) {
         pthread_mutex_lock(&R->mu);
         int redo = ch->redo, stop = R->stop;
@@ -455,10 +457,9 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
 
 /* Unmaps the pages of the chunks consumed so far, if any are still mapped:
  * they would otherwise all go at the end (2 ms for a 157 MiB map), while
- * the consumer waits for the last results. Called under the lock by a
- * thread that has nothing else to do (a worker without a chunk, the
- * consumer waiting for a result); returns 1 when it unmapped (the lock was
- * let go meanwhile), else 0. No one reads a consumed chunk again (guesses
+ * the consumer waits for the last results. Called under the lock by the
+ * consumer while it waits for a result; returns 1 when it unmapped (the
+ * lock was let go meanwhile), else 0. No one reads a consumed chunk again (guesses
  * use pread). The map is unmapped from its start on, in one piece, so that
  * hw_reader_free unmaps exactly the rest: a hole unmapped twice might by
  * then hold someone else's memory. */
@@ -476,6 +477,28 @@ static int hw_unmap_consumed(hw_reader *R) {
     return 1;
 }
 
+/* Drops the pages read of one chunk not consumed yet (see hw_map_block),
+ * when enough piled up. Called under the lock by the consumer while it
+ * waits for a result; returns 1 when it dropped (the lock was let go
+ * meanwhile), else 0. Only the consumer unmaps (hw_unmap_consumed), so no
+ * range is dropped after it was unmapped: its address could by then hold
+ * someone else's memory. A worker drops only pages of its running chunk,
+ * which the consumer does not unmap before the chunk is done. */
+static int hw_drop_read(hw_reader *R) {
+    if (R->map == NULL) return 0;
+    for (size_t c = R->cur; c < R->n_chunks && c <= R->cur + HW_AHEAD; c++) {
+        hw_chunk *ch = &R->chunks[c];
+        if (ch->state == HW_TODO || ch->read_to - ch->dropped_to < HW_DROP_IDLE) continue;
+        int64_t from = ch->dropped_to, to = ch->read_to;
+        ch->dropped_to = to;
+        pthread_mutex_unlock(&R->mu);
+        madvise((void *)(R->map + from), (size_t)(to - from), MADV_DONTNEED);
+        pthread_mutex_lock(&R->mu);
+        return 1;
+    }
+    return 0;
+}
+
 /* The next chunk for a worker (under the lock): the first one not started,
  * at most AHEAD past the consumer's; -1 when none. */
 static long hw_pick(hw_reader *R) {
@@ -491,12 +514,12 @@ static void *hw_worker_main(void *arg) {
     for (;;) {
         long c;
         /* Idle workers stay until stopped: a wrong guess may send a chunk back. */
-        while (!R->stop && !R->failed && (c = hw_pick(R)) < 0)
-            if (!hw_unmap_consumed(R)) pthread_cond_wait(&R->cv, &R->mu);
+        while (!R->stop && !R->failed && (c = hw_pick(R)) < 0) pthread_cond_wait(&R->cv, &R->mu);
         if (R->stop || R->failed) break;
         hw_chunk *ch = &R->chunks[c];
         ch->state = HW_RUNNING;
         ch->redo = 0;
+        if (R->map) ch->read_to = ch->dropped_to = ch->begin / R->page * R->page;
         ch->guess_ready = 0;
         int guessing = 0;
         if (c == 0) {
@@ -571,7 +594,7 @@ static hw_result *hw_reader_next(hw_reader *R, int *nomem) {
             break;
         }
         if (ch->state != HW_DONE || !ch->valid) {
-            if (!hw_unmap_consumed(R)) pthread_cond_wait(&R->cv, &R->mu);
+            if (!hw_unmap_consumed(R) && !hw_drop_read(R)) pthread_cond_wait(&R->cv, &R->mu);
             continue;
         }
         /* chunk cur is done and handed over: check the next one's guess */
