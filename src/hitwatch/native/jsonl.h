@@ -55,17 +55,21 @@ static int hw_int(hw_out *o, PyObject *v, long long *x) {
     return 0;
 }
 
-/* x in decimal, as %lld writes it: snprintf's format parsing was a tenth
+/* u in decimal, as %llu writes it: snprintf's format parsing was a tenth
  * of the encoder's time. */
-static void hw_put_ll(hw_out *o, long long x) {
+static void hw_put_ull(hw_out *o, unsigned long long u) {
     char tmp[24], *w = tmp + sizeof tmp;
-    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
     do {
         *--w = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (x < 0) *--w = '-';
     hw_put(o, w, (size_t)(tmp + sizeof tmp - w));
+}
+
+/* x in decimal, as %lld writes it. */
+static void hw_put_ll(hw_out *o, long long x) {
+    if (x < 0) HW_PUT_LIT(o, "-");
+    hw_put_ull(o, x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x);
 }
 
 static void hw_put_int(hw_out *o, PyObject *v) {
@@ -78,15 +82,6 @@ static void hw_put_int(hw_out *o, PyObject *v) {
 static inline void hw_d2(char *w, long long x) {
     w[0] = (char)('0' + x / 10);
     w[1] = (char)('0' + x % 10);
-}
-
-static void hw_put_ull(hw_out *o, unsigned long long u) {
-    char tmp[24], *w = tmp + sizeof tmp;
-    do {
-        *--w = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    hw_put(o, w, (size_t)(tmp + sizeof tmp - w));
 }
 
 /* ASCII text as json's encode_basestring_ascii writes it: quoted, with `"`
@@ -258,6 +253,15 @@ static void hw_put_repr(hw_out *o, PyObject *obj, PyObject *attr) {
     Py_DECREF(v);
 }
 
+/* The line written, as a str; NULL (no exception) when something was left
+ * to Python or memory ran out. Frees the buffer. */
+static PyObject *hw_out_str(hw_out *o) {
+    PyObject *out = o->failed ? NULL : PyUnicode_DecodeASCII(o->p, (Py_ssize_t)o->n, NULL);
+    PyMem_Free(o->p);
+    if (out == NULL) PyErr_Clear();
+    return out;
+}
+
 static PyObject *attr_rate, *attr_errors; /* interned "rate", "errors" */
 
 /* report_line(report) -> str | None: see the top of this file. */
@@ -296,13 +300,8 @@ static PyObject *hw_report_line(PyObject *Py_UNUSED(module), PyObject *r) {
     HW_PUT_LIT(&o, "}");
 #undef F
     /* Whatever went wrong (even memory), Python's encoder will meet it too. */
-    PyObject *out = o.failed ? NULL : PyUnicode_DecodeASCII(o.p, (Py_ssize_t)o.n, NULL);
-    PyMem_Free(o.p);
-    if (out == NULL) {
-        PyErr_Clear();
-        out = Py_NewRef(Py_None);
-    }
-    return out;
+    PyObject *out = hw_out_str(&o);
+    return out ? out : Py_NewRef(Py_None);
 }
 
 /* `"name":count,...` or `{"name":"...","hits":n},...` of ranked keys. */
@@ -372,10 +371,7 @@ static PyObject *hw_interval_line(const hw_interval *iv, long long start_ts, lon
     HW_PUT_LIT(&o, ",\"invalid\":");
     hw_put_ll(&o, (long long)iv->invalid);
     HW_PUT_LIT(&o, "}");
-    PyObject *out = o.failed ? NULL : PyUnicode_DecodeASCII(o.p, (Py_ssize_t)o.n, NULL);
-    PyMem_Free(o.p);
-    if (out == NULL) PyErr_Clear();
-    return out;
+    return hw_out_str(&o);
 }
 
 #endif

@@ -18,7 +18,7 @@
  *
  * Workers parse the file where it lies, in a read-only map of it, rather
  * than copying it into a buffer with pread (a quarter of a worker's time on
- * a warm file). A mapped page past the end of a file that shrank while it
+ * a warm file, in perf's samples). A mapped page past the end of a file that shrank while it
  * was read (copytruncate) raises SIGBUS: each block checks the file's size
  * first, and a SIGBUS during a block's reads (the file shrank in between)
  * jumps back out of it; the chunk then ends with an error. pread remains for
@@ -193,10 +193,12 @@ static int hw_bus_arm(sigjmp_buf *env) {
     return -1;
 }
 
-static void hw_bus_disarm(int slot) {
-    if (slot < 0) return;
-    hw_bus[slot].env = NULL;
-    __atomic_store_n(&hw_bus[slot].used, 0, __ATOMIC_RELEASE);
+/* Frees the slot *slot holds, if any, and sets it to -1. */
+static void hw_bus_disarm(int *slot) {
+    if (*slot < 0) return;
+    hw_bus[*slot].env = NULL;
+    __atomic_store_n(&hw_bus[*slot].used, 0, __ATOMIC_RELEASE);
+    *slot = -1;
 }
 
 static ssize_t hw_pread(int fd, uint8_t *buf, size_t n, int64_t offset) {
@@ -328,8 +330,7 @@ static int hw_map_block(hw_worker *W, hw_chunk *ch, int64_t *offset, int64_t *li
     if (sigsetjmp(env, 1)) {
         /* SIGBUS: the file shrank under this block. The kernel holds its
          * lines up to the fault, which count as read; then the error. */
-        hw_bus_disarm(W->bus_slot);
-        W->bus_slot = -1;
+        hw_bus_disarm(&W->bus_slot);
         K->lines = K->rows + K->invalid + K->headers + K->empty;
         hw_result *res = hw_detach(K, 1);
         if (res == NULL) return -1;
@@ -343,13 +344,11 @@ static int hw_map_block(hw_worker *W, hw_chunk *ch, int64_t *offset, int64_t *li
     if (W->bus_slot < 0) return 2;
     size_t used = last ? want : hw_whole_lines(data, want);
     if (used == 0 && !last) {
-        hw_bus_disarm(W->bus_slot);
-        W->bus_slot = -1;
+        hw_bus_disarm(&W->bus_slot);
         return 2;
     }
     int rc = hw_feed(K, data, used, *lineno);
-    hw_bus_disarm(W->bus_slot);
-    W->bus_slot = -1;
+    hw_bus_disarm(&W->bus_slot);
     if (rc < 0) return -1;
     /* Pages read leave this process's memory (the map stays; a page read
      * again comes back from the page cache): else each would count in its
