@@ -306,9 +306,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hitwatch.sinks.base import safe
     from hitwatch.sources import Source, SourceError, open_source, stdin_is_live
 
-    def note(text: str) -> None:
-        print(f"hitwatch: {text}", file=sys.stderr, flush=True)
-
     paths: list[str] = args.paths
     if not paths:
         if sys.stdin is None or sys.stdin.isatty():
@@ -406,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except OSError as exc:
         # Sources report their own errors (SourceError); this is the output.
-        return _output_failed(exc, note)
+        return _output_failed(exc)
     if isinstance(invalid_log, InvalidLog) and invalid_log.suppressed:
         note(f"{invalid_log.suppressed} more invalid lines not shown")
     if state.interrupted:
@@ -418,7 +415,12 @@ def _ignore(source: str, lineno: int, reason: str) -> None:
     pass
 
 
-def _output_failed(exc: OSError, note: Callable[[str], None]) -> int:
+def note(text: str) -> None:
+    """A line for the operator on stderr."""
+    print(f"hitwatch: {text}", file=sys.stderr, flush=True)
+
+
+def _output_failed(exc: OSError) -> int:
     """A write to stdout failed (a full disk, a closed terminal): one line, exit 1."""
     _silence_stdout()  # what is still buffered cannot be written either
     note(f"error: writing the output: {exc.strerror or exc}")
@@ -444,7 +446,7 @@ def entry() -> None:
     except BrokenPipeError:
         _silence_stdout()
     except OSError as exc:
-        code = _output_failed(exc, lambda text: print(f"hitwatch: {text}", file=sys.stderr))
+        code = _output_failed(exc)
     try:
         sys.stderr.flush()
     finally:
