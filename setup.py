@@ -54,6 +54,7 @@ setup(
                 "src/hitwatch/native/parse.h",
                 "src/hitwatch/native/reader.h",
                 "src/hitwatch/native/jsonl.h",
+                "src/hitwatch/native/high_traffic.h",
             ],
             extra_compile_args=_flags(),
             optional=True,

@@ -21,7 +21,7 @@ from hitwatch import native
 from hitwatch.engine.core import Engine, Row
 from hitwatch.engine.events import Alert
 from hitwatch.pipeline import run
-from hitwatch.rules.high_traffic import HighTraffic
+from hitwatch.rules.high_traffic import HighTraffic, Scan
 from hitwatch.sinks.jsonl import JsonlSink, encode
 from hitwatch.sinks.text import TextSink
 from hitwatch.sources import Source, open_source
@@ -62,7 +62,7 @@ class Result:
 
 class OneSecondAtATime:
     """A rule seen only through `on_second`: the engine then takes its seconds
-    one at a time, as the reference does, not in bulk (`on_seconds`)."""
+    one at a time, as the reference does, not in bulk (`take_seconds`)."""
 
     def __init__(self, rule: HighTraffic) -> None:
         self.rule = rule
@@ -88,10 +88,12 @@ def make_engine(
     threshold: Fraction | int | str = 10,
     top: int = 5,
     batch: bool = True,
+    scan: Scan | None = None,
 ) -> Engine:
     """The engine as the CLI makes it; with `batch=False`, the reference: record
-    by record, and second by second for the alert rule."""
-    rule = HighTraffic(window, Fraction(threshold))
+    by record, and second by second for the alert rule. `scan`: the compiled
+    window the native engine's rule runs with."""
+    rule = HighTraffic(window, Fraction(threshold), scan)
     return Engine(
         interval=interval,
         lateness=lateness,
@@ -119,10 +121,11 @@ def run_bytes(
     same, with readinto, which the native reader reads into its own buffer),
     or `file` (a real file on disk, which it reads in a thread of its own).
     """
-    engine = make_engine(**engine_opts)
+    # The native engine's runs use the compiled report encoder and alert
+    # window too, as the CLI does: comparing them with the reference compares them.
+    fast_scan = native.fast_scan() if engine_name == "native" else None
+    engine = make_engine(scan=fast_scan, **engine_opts)
     out = io.StringIO()
-    # The native engine's runs use the compiled report encoder too, as the
-    # CLI does: comparing them with the reference compares both.
     fast = native.fast_report_line() if engine_name == "native" else None
     sink = JsonlSink(out, fast) if output == "jsonl" else TextSink(out)
     result = Result("")

@@ -14,13 +14,14 @@ import random
 from fractions import Fraction
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import CSV_HEADER, INVALID, Op, engine_run, row, run_bytes
+from hitwatch import native
 from hitwatch.formats import make
 from hitwatch.formats.base import decode_lines, parse_lines
-from hitwatch.rules.high_traffic import HighTraffic
+from hitwatch.rules.high_traffic import HighTraffic, Scan
 from hitwatch.sinks.base import iso_utc
 
 BASE = 1_549_573_860
@@ -298,42 +299,73 @@ def test_batched_engine_equals_reference(ops: list[Op], opts: dict[str, Any]) ->
     engine_run(ops, **opts)
 
 
-@common
+SCANS = [None] + ([native.fast_scan()] if native.available() else [])
+
+
+@settings(common, max_examples=300)
 @given(
     hits=st.lists(st.one_of(st.just(0), st.integers(0, 40)), max_size=300),
     window=st.integers(1, 40),
-    threshold=st.sampled_from(["0", "0.1", "1", "2.5", "10"]),
+    threshold=st.sampled_from(["0", "0.1", "1", "2.5", "10", "7/3", "123456789/1000"]),
     cuts=st.lists(st.integers(1, 60), min_size=1, max_size=6),
+    ahead=st.lists(st.integers(0, 400), max_size=10),
+    first=st.sampled_from([BASE, 0, -7]),
 )
-def test_bulk_rule_equals_second_by_second(
-    hits: list[int], window: int, threshold: str, cuts: list[int]
+# A call whose first second empties the window, then an idle second: it stops there.
+@example(hits=[5, 0, 0, 0, 0], window=1, threshold="10", cuts=[1, 4], ahead=[], first=BASE)
+def test_take_seconds_equals_second_by_second(
+    hits: list[int], window: int, threshold: str, cuts: list[int], ahead: list[int], first: int
 ) -> None:
-    """HighTraffic.on_seconds, fed runs of seconds as the engine does, equals
-    on_second called for every second (alerts and state alike)."""
+    """HighTraffic.take_seconds, the pure loops and the compiled scan alike,
+    fed runs of seconds from the engine's dict as the engine does, equals
+    on_seconds on the same runs and on_second for every second; it takes
+    only the seconds it went through out of the dict, and leaves seconds
+    beyond them (hits not final yet)."""
+    for compiled in SCANS:
+        take_seconds_run(hits, window, threshold, cuts, ahead, first, compiled)
+
+
+def take_seconds_run(
+    hits: list[int],
+    window: int,
+    threshold: str,
+    cuts: list[int],
+    ahead: list[int],
+    first: int,
+    compiled: Scan | None,
+) -> None:
     one = HighTraffic(window, Fraction(threshold))
-    bulk = HighTraffic(window, Fraction(threshold))
-    first = BASE
+    bulk = HighTraffic(window, Fraction(threshold), compiled)
+    ref = HighTraffic(window, Fraction(threshold))  # on_seconds, in step with bulk
     expected = []
     for i, h in enumerate(hits):
         alert = one.on_second(first + i, h)
         if alert is not None:
             expected.append(alert)
+    later = {first + len(hits) + a: a + 1 for a in ahead}
+    seconds = {first + i: h for i, h in enumerate(hits) if h or i % 3 == 0}
+    seconds.update(later)
     got = []
     i = 0
     n = 0
     while i < len(hits):
         if hits[i] == 0 and bulk.idle:  # the engine skips these
-            assert bulk.on_second(first + i, 0) is None
+            assert bulk.on_second(first + i, seconds.pop(first + i, 0)) is None
+            assert ref.on_second(first + i, 0) is None
             i += 1
             continue
-        size = cuts[n % len(cuts)]
+        size = min(cuts[n % len(cuts)], len(hits) - i)
         n += 1
-        alerts, taken = bulk.on_seconds(first + i, hits[i : i + size])
+        alerts, taken = bulk.take_seconds(seconds, first + i, first + i + size)
+        assert (alerts, taken) == ref.on_seconds(first + i, hits[i : i + size])
         assert 1 <= taken <= size
+        assert not any(first + i <= s < first + i + taken for s in seconds)
         got.extend(alerts)
         i += taken
     assert got == expected
+    assert seconds == later
     assert (bulk.total, bulk.firing, bulk._hits) == (one.total, one.firing, one._hits)
+    assert (ref.total, ref.firing, ref._hits) == (one.total, one.firing, one._hits)
 
 
 # ---------------------------------------------------------------- parsers

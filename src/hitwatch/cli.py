@@ -341,13 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lateness = args.lateness
     if lateness is None:
         lateness = LIVE_LATENESS if live else FINITE_LATENESS
-    engine = Engine(
-        interval=args.interval,
-        lateness=lateness,
-        top=args.top,
-        rules=[HighTraffic(args.window, args.threshold)],
-    )
     fast_report_line = None  # the kernel's encoder, when this run may use the kernel
+    fast_scan = None  # and its high_traffic window
     if args.engine != "python":
         from hitwatch import native
 
@@ -360,8 +355,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 note("using the pure-Python engine: the compiled kernel is not built")
         else:
             fast_report_line = native.fast_report_line()
+            fast_scan = native.fast_scan()
             if args.workers is not None:
                 native.WORKERS = args.workers
+    engine = Engine(
+        interval=args.interval,
+        lateness=lateness,
+        top=args.top,
+        rules=[HighTraffic(args.window, args.threshold, fast_scan)],
+    )
     sink: Sink
     if args.output == "jsonl":
         from hitwatch.sinks.jsonl import JsonlSink

@@ -64,9 +64,10 @@ _count = itemgetter(1)
 class Rule(Protocol):
     """An alert rule: a state machine over final seconds (see rules/).
 
-    A rule may also have `on_seconds(first, hits) -> (alerts, taken)`, the
-    same over a run of seconds at once (see HighTraffic.on_seconds); the
-    engine uses it when it is the only rule.
+    A rule may also have `take_seconds(seconds, first, end) -> (alerts,
+    taken)`, the same over a run of seconds at once, taking their hits out of
+    the engine's dict (see HighTraffic.take_seconds); the engine uses it when
+    it is the only rule.
     """
 
     @property
@@ -78,7 +79,7 @@ class Rule(Protocol):
     def on_second(self, s: int, hits: int) -> Alert | None: ...
 
 
-BulkRule = Callable[[int, Sequence[int]], tuple[list[Alert], int]]
+BulkRule = Callable[[dict[int, int], int, int], tuple[list[Alert], int]]
 
 _BULK = 4096
 """Seconds given to a bulk rule at a time (bounds the lists it builds)."""
@@ -499,7 +500,7 @@ class Engine:
         interval = self.interval
         seconds = self._seconds
         rules = self.rules
-        bulk = getattr(rules[0], "on_seconds", None) if len(rules) == 1 else None
+        bulk = getattr(rules[0], "take_seconds", None) if len(rules) == 1 else None
         s = self.final + 1
         while s <= target:
             if s not in seconds and all(r.idle for r in rules):
@@ -520,15 +521,11 @@ class Engine:
             s += 1
         self.final = max(self.final, target)
 
-    def _advance_bulk(self, on_seconds: BulkRule, s: int, end: int) -> int:
+    def _advance_bulk(self, take_seconds: BulkRule, s: int, end: int) -> int:
         """`_advance` for the seconds `s .. end - 1` with a rule that takes seconds in
         bulk; it may stop early (an idle stretch). Returns the next second to do."""
-        seconds = self._seconds
-        hits = list(map(seconds.get, range(s, end), repeat(0)))
-        alerts, n = on_seconds(s, hits)
+        alerts, n = take_seconds(self._seconds, s, end)
         stop = s + n
-        for _ in map(seconds.pop, range(s, stop), repeat(0)):
-            pass
         # Events in the order of the per-second loop: a second's alerts, then
         # the report of the interval it ends.
         interval = self.interval

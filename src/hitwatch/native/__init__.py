@@ -34,6 +34,7 @@ from hitwatch.sources import BLOCK_SIZE, BOM, Source, SourceError, reason_of
 
 if TYPE_CHECKING:
     from hitwatch.native._kernel import Fed, Kernel
+    from hitwatch.rules.high_traffic import Scan
     from hitwatch.sinks.jsonl import FastReportLine
 
 _REASONS = {
@@ -108,6 +109,12 @@ def fast_report_line() -> FastReportLine | None:
     """The compiled encoder of a report's JSON line, when the kernel is built."""
     module = kernel_module()
     return None if module is None else module.report_line
+
+
+def fast_scan() -> Scan | None:
+    """The compiled high_traffic window (HighTraffic.take_seconds), when the kernel is built."""
+    module = kernel_module()
+    return None if module is None else module.scan
 
 
 def supports(interval: int, lateness: int) -> bool:

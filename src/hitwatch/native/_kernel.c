@@ -11,7 +11,8 @@
  * read it (reader.h), and next() returns their results in order.
  * Keys are decoded with errors="replace" here, and raw keys that decode to
  * the same text are merged, so Python only ever sees text keys.
- * report_line(report) is the jsonl sink's line of a report, in C (jsonl.h).
+ * report_line(report) is the jsonl sink's line of a report, in C (jsonl.h),
+ * and scan(...) the high_traffic rule's window over final seconds (high_traffic.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,6 +25,7 @@
 #include "reader.h"
 #endif
 #include "jsonl.h"
+#include "high_traffic.h"
 
 typedef struct {
     PyObject_HEAD hw_kernel k;
@@ -482,6 +484,9 @@ static PyMethodDef module_methods[] = {
     {"report_line", (PyCFunction)hw_report_line, METH_O,
      "report_line(report): sinks/jsonl.py's line of a Report, or None when it leaves the "
      "report to Python (see jsonl.h)"},
+    {"scan", (PyCFunction)hw_scan, METH_VARARGS,
+     "scan(seconds, first, end, window, cut, total, firing, old): the high_traffic rule over "
+     "the seconds first.. of `seconds`, taking them out of it (see high_traffic.h)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -54,6 +54,17 @@ Fed = tuple[
 ]
 
 def report_line(report: object, /) -> str | None: ...
+def scan(
+    seconds: dict[int, int],
+    first: int,
+    end: int,
+    window: int,
+    cut: int,
+    total: int,
+    firing: bool,
+    old: dict[int, int],
+    /,
+) -> tuple[list[tuple[int, int]], int, int, dict[int, int]]: ...
 
 class Kernel:
     def __init__(

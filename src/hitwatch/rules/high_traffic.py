@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate, compress, islice, repeat
 from operator import gt, mul, ne, not_, or_, sub
 
@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 
 NAME = "high_traffic"
 
+Scan = Callable[
+    [dict[int, int], int, int, int, int, int, bool, dict[int, int]],
+    tuple[list[tuple[int, int]], int, int, dict[int, int]],
+]
+"""The compiled kernel's `scan` (native/high_traffic.h): `take_seconds` in C."""
+
+_SPAN = 1 << 61
+"""Seconds and windows the compiled scan takes (it refuses larger ones)."""
+
 
 class HighTraffic:
     """Fires while more than `threshold * window` hits fall in `(s - window, s]`.
@@ -27,11 +36,21 @@ class HighTraffic:
     several rules with different windows can sit side by side.
     """
 
-    __slots__ = ("_den", "_hits", "_limit", "_since", "firing", "threshold", "total", "window")
+    __slots__ = (
+        "_den",
+        "_hits",
+        "_limit",
+        "_since",
+        "firing",
+        "scan",
+        "threshold",
+        "total",
+        "window",
+    )
 
     name = NAME
 
-    def __init__(self, window: int, threshold: Threshold) -> None:
+    def __init__(self, window: int, threshold: Threshold, scan: Scan | None = None) -> None:
         if window <= 0:
             raise ValueError("window must be positive")
         if threshold < 0:
@@ -45,6 +64,8 @@ class HighTraffic:
         self.total = 0
         self.firing = False
         self._since = 0
+        # The native engine's compiled take_seconds; the pure engine runs without it.
+        self.scan = scan if window < _SPAN else None
 
     @property
     def idle(self) -> bool:
@@ -67,6 +88,38 @@ class HighTraffic:
             self._since = s
             return Alert(NAME, "firing", s, self.total, self.window, self.threshold)
         return Alert(NAME, "resolved", s, self.total, self.window, self.threshold, self._since)
+
+    def take_seconds(
+        self, seconds: dict[int, int], first: int, end: int
+    ) -> tuple[list[Alert], int]:
+        """`on_seconds` for the seconds `first .. end - 1`, their hits taken
+        out of the engine's `seconds` (second -> hits; missing is 0). Stops
+        where on_seconds stops; the seconds not taken stay in `seconds`.
+        Returns the alerts, in order, and how many seconds it took."""
+        scan = self.scan
+        if scan is None or first <= -_SPAN or end >= _SPAN:
+            hits = list(map(seconds.get, range(first, end), repeat(0)))
+            done = self.on_seconds(first, hits)
+            for _ in map(seconds.pop, range(first, first + done[1]), repeat(0)):
+                pass
+            return done
+        if end <= first:
+            return [], 0
+        cut = min(self._limit // self._den, _SPAN)
+        flips, n, self.total, self._hits = scan(
+            seconds, first, end, self.window, cut, self.total, self.firing, self._hits
+        )
+        alerts: list[Alert] = []
+        for s, total in flips:
+            if self.firing:
+                alerts.append(
+                    Alert(NAME, "resolved", s, total, self.window, self.threshold, self._since)
+                )
+            else:
+                self._since = s
+                alerts.append(Alert(NAME, "firing", s, total, self.window, self.threshold))
+            self.firing = not self.firing
+        return alerts, n
 
     def on_seconds(self, first: int, hits: Sequence[int]) -> tuple[list[Alert], int]:
         """`on_second` for the seconds `first, first + 1, ...` with these hits, in
