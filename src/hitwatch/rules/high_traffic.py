@@ -84,10 +84,14 @@ class HighTraffic:
         if firing == self.firing:
             return None
         self.firing = firing
+        return self._alert(firing, s, self.total)
+
+    def _alert(self, firing: bool, s: int, total: int) -> Alert:
+        """The alert of a change of state at second `s` (firing, or resolved)."""
         if firing:
             self._since = s
-            return Alert(NAME, "firing", s, self.total, self.window, self.threshold)
-        return Alert(NAME, "resolved", s, self.total, self.window, self.threshold, self._since)
+            return Alert(NAME, "firing", s, total, self.window, self.threshold)
+        return Alert(NAME, "resolved", s, total, self.window, self.threshold, self._since)
 
     def take_seconds(
         self, seconds: dict[int, int], first: int, end: int
@@ -109,16 +113,11 @@ class HighTraffic:
         flips, n, self.total, self._hits = scan(
             seconds, first, end, self.window, cut, self.total, self.firing, self._hits
         )
+        # The flips alternate, starting from the state the rule was in.
         alerts: list[Alert] = []
         for s, total in flips:
-            if self.firing:
-                alerts.append(
-                    Alert(NAME, "resolved", s, total, self.window, self.threshold, self._since)
-                )
-            else:
-                self._since = s
-                alerts.append(Alert(NAME, "firing", s, total, self.window, self.threshold))
             self.firing = not self.firing
+            alerts.append(self._alert(self.firing, s, total))
         return alerts, n
 
     def on_seconds(self, first: int, hits: Sequence[int]) -> tuple[list[Alert], int]:
@@ -153,17 +152,11 @@ class HighTraffic:
             del totals[stop:]
         den, limit = self._den, self._limit
         firing = list(map(gt, map(mul, totals, repeat(den)), repeat(limit)))
-        alerts: list[Alert] = []
         previous = [self.firing, *firing[:-1]]
-        for i in compress(range(stop), map(ne, firing, previous)):
-            s = first + i
-            if firing[i]:
-                self._since = s
-                alerts.append(Alert(NAME, "firing", s, totals[i], window, self.threshold))
-            else:
-                alerts.append(
-                    Alert(NAME, "resolved", s, totals[i], window, self.threshold, self._since)
-                )
+        alerts = [
+            self._alert(firing[i], first + i, totals[i])
+            for i in compress(range(stop), map(ne, firing, previous))
+        ]
         self.firing = firing[-1]
         self.total = totals[-1]
         last = first + stop - 1
