@@ -9,7 +9,8 @@
  * checks the kernel's own accounting: every line is a record, a late, an
  * invalid, a header or an empty line; every record is counted once in a
  * second and once in an interval (with its three keys); seconds and
- * intervals handed over never come back.
+ * intervals handed over never come back. It also asks format detection's
+ * questions of the first lines (hw_classify).
  */
 #include <assert.h>
 #include <stdio.h>
@@ -138,5 +139,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (K.ivs_n || K.secs_n) abort();
     if (t.hits != 0 || t.late_attributed != t.late) abort();
     hw_free(&K);
+    /* Format detection's questions (hw_classify) on the first lines, each
+     * copied into a buffer of its own size, so that ASan sees any overread. */
+    uint8_t *scratch = malloc(2 * HW_MAX_LINE + 64);
+    if (scratch == NULL) abort();
+    for (size_t a = 0, count = 0; a < size && count < 32; count++) {
+        const uint8_t *nl = memchr(data + a, '\n', size - a);
+        size_t n = (nl != NULL ? (size_t)(nl - data) : size) - a;
+        uint8_t *line = malloc(n ? n : 1);
+        if (line == NULL) abort();
+        memcpy(line, data + a, n);
+        int kinds = hw_classify(line, n, scratch);
+        if ((kinds & ~(HW_IS_CSV | HW_IS_CLF | HW_IS_COMBINED)) != 0) abort();
+        free(line);
+        a += n + 1;
+    }
+    free(scratch);
     return 0;
 }

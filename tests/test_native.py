@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import (
@@ -418,6 +418,43 @@ def test_detection_after_blank_lines(blank: int) -> None:
     check_same(data, chunks=[50], native_chunks=[50])
     check_same(data, chunks=[7, 3000], native_chunks=[7, 3000])
     check_same(data)
+
+
+def _python_kinds(line: str) -> int:
+    """The IS_* bits formats.detect finds for a decoded line."""
+    from hitwatch.formats.clf import looks_combined
+
+    return (
+        (not isinstance(CsvFormat().parse_line(line), str)) * formats.IS_CSV
+        | (not isinstance(ClfFormat().parse_line(line), str)) * formats.IS_CLF
+        | looks_combined(line) * formats.IS_COMBINED
+    )
+
+
+TIE_CSV = b'"h","-","-",1700000000,"GET /a HTTP/1.1",200,1'
+TIE_CLF = b'h - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.0" 200 1'
+TIE = b"\n".join([TIE_CSV] * 10 + [TIE_CLF] * 10)
+TAILS = [b' "r" "a"', b' "r\\"x" "a"', b' "r" "a', b' "r"', b' "" ""', b' "r"  "a"', b"x", b""]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(logs(), st.lists(st.sampled_from(TAILS), max_size=3))
+@example((b'"' + b"x" * 65_537 + b"\nzzz\n", "auto"), [])  # overlong: it does not start with "
+@example((TIE + b"\n" + TIE_CSV, "auto"), [])  # the 21st line is not in the sample
+@example((TIE_CLF, "auto"), [b' "r\\"x" "a"'])  # an escaped quote in the referer
+@example((b'"\x00\r\n\r\n1.1.1.1 - - [01/Jan/2020:00:00:00 +0000] "G / H" 200 1 "r', "auto"), [])
+def test_kernel_detects_as_python(log: tuple[bytes, str], tails: list[bytes]) -> None:
+    data, _ = log
+    lines = data.removesuffix(b"\n").split(b"\n")
+    for i, tail in enumerate(tails):  # referer and user agent, whole, cut or malformed
+        lines[i % len(lines)] += tail
+    head = b"\n".join(lines) + data[len(data.removesuffix(b"\n")) :]
+    text = formats.decode_lines(head).lines
+    assert native.detect(head) == formats.detect(text)
+    for raw, line in zip(lines, text, strict=True):
+        raw = raw.removesuffix(b"\r")
+        if len(raw) <= formats.MAX_LINE:
+            assert native.kernel_module().classify(raw) == _python_kinds(line), raw  # type: ignore[union-attr]
 
 
 def test_many_bytes_do_not_overflow() -> None:

@@ -75,13 +75,14 @@ class SourceReader:
         self.note = note
         self.engine = engine
         self.on_invalid = on_invalid
-        self.fmt: Format | None = None
+        self.fmt_name: str | None = None  # the format, once decided
+        self.fmt: Format | None = None  # its parser, once made
         self.lineno = 0
         self._fallback: Format | None = None
         self._held = b""
 
     def feed(self, data: bytes) -> int:
-        if self.fmt is None and self.format_name == "auto" and not self.source.live:
+        if self.fmt_name is None and self.format_name == "auto" and not self.source.live:
             # Detect from the same first lines however the bytes were cut (SPEC §6):
             # hold blocks back until the sample is complete or the source ends.
             data = self._held + data
@@ -117,27 +118,36 @@ class SourceReader:
         return block
 
     def _format(self, lines: list[str]) -> Format:
-        if self.fmt is not None:
-            return self.fmt
-        if self.format_name != "auto":
-            self.fmt = formats.make(self.format_name)
-            return self.fmt
-        self.fmt = formats.detect(lines)
         if self.fmt is None:
-            if len(lines) >= formats.SCAN_LINES:
-                # Nothing but empty lines and headers where detection looks:
-                # decide once, so the result does not depend on block sizes.
-                self.fmt = formats.make("csv")
-                self.note(
-                    f"{self.source.name}: no log line in the first {formats.SCAN_LINES} lines; "
-                    "assuming format csv"
-                )
-                return self.fmt
-            # Only empty lines or headers so far: any parser counts them alike.
-            self._fallback = self._fallback or formats.make("csv")
-            return self._fallback
-        self.note(f"{self.source.name}: detected format {self.fmt.name}")
+            name = self._decide(len(lines), lambda: formats.detect(lines))
+            if name is None:
+                # Only empty lines or headers so far: any parser counts them alike.
+                self._fallback = self._fallback or formats.make("csv")
+                return self._fallback
+            self.fmt = formats.make(name)
         return self.fmt
+
+    def _decide(self, nlines: int, detect: Callable[[], str | None]) -> str | None:
+        """The format of this source (`fmt_name`), from its first `nlines`
+        lines, once `detect` can tell or the format was given; else None."""
+        if self.fmt_name is not None:
+            return self.fmt_name
+        if self.format_name != "auto":
+            self.fmt_name = self.format_name
+            return self.fmt_name
+        name = detect()
+        if name is not None:
+            self.note(f"{self.source.name}: detected format {name}")
+        elif nlines >= formats.SCAN_LINES:
+            # Nothing but empty lines and headers where detection looks:
+            # decide once, so the result does not depend on block sizes.
+            name = "csv"
+            self.note(
+                f"{self.source.name}: no log line in the first {formats.SCAN_LINES} lines; "
+                "assuming format csv"
+            )
+        self.fmt_name = name
+        return name
 
 
 def _sample_complete(data: bytes) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from hitwatch._typing import NamedTuple, Protocol
@@ -29,7 +28,8 @@ OVERLONG = "".join(["\x00", "overlong"])
 
 STATUS_CLASS: dict[str, str] = {str(n): f"{n // 100}xx" for n in range(100, 600)}
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_ALPHA = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_SCHEME_CHARS = _ALPHA | frozenset("0123456789+.-")
 _CACHE_LIMIT = 100_000
 
 
@@ -249,14 +249,26 @@ def section_of(target: str) -> str:
         cut = target.find(stop)
         if cut >= 0:
             target = target[:cut]
-    m = _SCHEME.match(target)
-    if m is not None:
-        slash = target.find("/", m.end())
+    after = _scheme_end(target)
+    if after > 0:
+        slash = target.find("/", after)
         target = target[slash:] if slash >= 0 else ""
     if not target.startswith("/"):
         return OTHER
     end = target.find("/", 1)
     return target if end < 0 else target[:end] if end > 1 else "/"
+
+
+def _scheme_end(target: str) -> int:
+    """The end of a `[A-Za-z][A-Za-z0-9+.-]*://` prefix of `target`, or -1.
+
+    Without `re`, which only the pure engine's parsers import: scheme
+    characters hold no `:`, so only the first `://` can end a scheme.
+    """
+    colon = target.find("://")
+    if colon < 1 or target[0] not in _ALPHA or not _SCHEME_CHARS.issuperset(target[1:colon]):
+        return -1
+    return colon + 3
 
 
 def parse_bytes(text: str) -> int:

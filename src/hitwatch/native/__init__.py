@@ -27,7 +27,6 @@ from types import ModuleType
 from hitwatch import formats
 from hitwatch._typing import TYPE_CHECKING
 from hitwatch.engine.core import Engine
-from hitwatch.formats import Format
 from hitwatch.formats.base import MAX_LINE
 from hitwatch.pipeline import Note, OnInvalid, SourceReader
 from hitwatch.sources import BLOCK_SIZE, BOM, Source, SourceError, reason_of
@@ -117,6 +116,13 @@ def fast_scan() -> Scan | None:
     return None if module is None else module.scan
 
 
+def detect(head: bytes) -> str | None:
+    """formats.detect by the kernel, on the undecoded first lines of a source."""
+    module = kernel_module()
+    assert module is not None
+    return formats.detect_bytes(head, module.classify)
+
+
 def supports(interval: int, lateness: int) -> bool:
     return 0 < interval < LIMIT and 0 <= lateness < LIMIT
 
@@ -125,16 +131,6 @@ def reason(code: int, nfields: int) -> str:
     if code == _FIELDS:
         return f"{nfields} CSV fields, expected 7"
     return _REASONS.get(code, "invalid line")
-
-
-def head_lines(data: bytes, count: int) -> bytes:
-    """The first `count` lines of `data` (all of it when it has fewer)."""
-    pos = -1
-    for _ in range(count):
-        pos = data.find(b"\n", pos + 1)
-        if pos < 0:
-            return data
-    return data[: pos + 1]
 
 
 class NativeReader(SourceReader):
@@ -164,11 +160,7 @@ class NativeReader(SourceReader):
         self._holding: Kernel | None = None  # a kernel that may hold counts
 
     def _feed(self, data: bytes) -> int:
-        fmt = self.fmt
-        if fmt is None:
-            sample = formats.decode_lines(head_lines(data, formats.SCAN_LINES))
-            fmt = self._format(sample.lines)
-        kernel = self._kernel(fmt)
+        kernel = self._kernel(self._format_of(data))
         kernel.set_state(*self.engine.time_state(), self.engine.holds_upto())
         return self._take(kernel.feed(data, self.lineno + 1, True, True))[1]
 
@@ -188,14 +180,14 @@ class NativeReader(SourceReader):
         # Other streams (gzip) in the usual blocks: a read that fails part-way
         # loses what it decompressed, so what was read before it stays small.
         buf = LineBuffer(source, self.block_size or (BLOCK_SIZE if fd is None else FILE_BLOCK))
-        while self.fmt is None and self.format_name == "auto":
+        while self.fmt_name is None and self.format_name == "auto":
             # Detection holds lines back until its sample is complete.
             last = not buf.fill(DETECT_BLOCK)
             data = buf.take(buf.have if last else buf.whole())
             yield self.feed(data) if data else 0
             if last:
                 return
-        kernel = self._holding = self._kernel(self._format([]))
+        kernel = self._holding = self._kernel(self._format_of(b""))
         kernel.set_state(*self.engine.time_state(), self.engine.holds_upto())
         if fd is None or not hasattr(kernel, "start"):
             for out in kernel_blocks(kernel, buf, self.lineno + 1):
@@ -276,8 +268,17 @@ class NativeReader(SourceReader):
                 self.on_invalid(name, lineno, reason(code, nfields))
         return used, lines
 
-    def _kernel(self, fmt: Format) -> Kernel:
-        kind = "csv" if fmt.name == "csv" else "clf"
+    def _format_of(self, data: bytes) -> str:
+        """The source's format, detected by the kernel from the first lines of
+        `data` if it is not decided yet: csv until it can be (see _format)."""
+        if self.fmt_name is not None:
+            return self.fmt_name
+        head = formats.head_lines(data, formats.SCAN_LINES)
+        nlines = head.count(b"\n") + (not head.endswith(b"\n"))  # as decode_lines counts
+        return self._decide(nlines, lambda: detect(head)) or "csv"
+
+    def _kernel(self, name: str) -> Kernel:
+        kind = "csv" if name == "csv" else "clf"
         kernel = self._kernels.get(kind)
         if kernel is None:
             module = kernel_module()

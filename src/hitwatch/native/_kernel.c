@@ -480,7 +480,21 @@ static PyTypeObject KernelType = {
     .tp_new = PyType_GenericNew,
 };
 
+static PyObject *hw_classify_line(PyObject *Py_UNUSED(module), PyObject *line) {
+    char *p;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(line, &p, &n) < 0) return NULL;
+    uint8_t *scratch = PyMem_Malloc(2 * HW_MAX_LINE + 64);
+    if (scratch == NULL) return PyErr_NoMemory();
+    int kinds = hw_classify((const uint8_t *)p, (size_t)n, scratch);
+    PyMem_Free(scratch);
+    return PyLong_FromLong(kinds);
+}
+
 static PyMethodDef module_methods[] = {
+    {"classify", (PyCFunction)hw_classify_line, METH_O,
+     "classify(line): what format detection asks of a line without its line ending, as "
+     "bits: 1 a CSV record, 2 a CLF record, 4 CLF with referer and user agent (see parse.h)"},
     {"report_line", (PyCFunction)hw_report_line, METH_O,
      "report_line(report): sinks/jsonl.py's line of a Report, or None when it leaves the "
      "report to Python (see jsonl.h)"},

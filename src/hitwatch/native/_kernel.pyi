@@ -53,6 +53,7 @@ Fed = tuple[
     dict[int, Ready | str],  # complete intervals ranked here (k > floor), by k; not in the list
 ]
 
+def classify(line: bytes, /) -> int: ...
 def report_line(report: object, /) -> str | None: ...
 def scan(
     seconds: dict[int, int],

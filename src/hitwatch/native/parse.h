@@ -66,6 +66,7 @@ typedef struct {
     size_t method_len;
     const uint8_t *section;
     size_t section_len;
+    const uint8_t *tail; /* CLF: where the _LINE regex's match ends (set unless HW_NOT_CLF) */
 } hw_rec;
 
 /* ------------------------------------------------------------ parsing */
@@ -767,6 +768,7 @@ static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *c
     const uint8_t *size_end = hw_find_end(p, size, end, ' ');
     if (size_end == NULL) size_end = end;
     if (size_end == size) return HW_NOT_CLF;
+    r->tail = size_end;
 
     if (ts < 0) return HW_BAD_TIMESTAMP;
     int cls = hw_status_class(status, status_len);
@@ -812,6 +814,41 @@ static inline int hw_parse_line(int format, const uint8_t *p, size_t n, hw_rec *
     }
     if ((p[0] == '"' || p[0] == 'r') && hw_is_header(p, n)) return HW_HEADER;
     return hw_parse_csv(p, n, r, scratch, nfields);
+}
+
+/* From the `"` at q, a "([^"\\]*(?:\\.[^"\\]*)*)" field: the byte after its
+ * closing quote, or NULL. */
+static const uint8_t *hw_quoted_end(const uint8_t *q, const uint8_t *end) {
+    if (q >= end || *q != '"') return NULL;
+    for (q++; q < end; q++) {
+        if (*q == '"') return q + 1;
+        if (*q == '\\' && ++q == end) return NULL;
+    }
+    return NULL;
+}
+
+enum { HW_IS_CSV = 1, HW_IS_CLF = 2, HW_IS_COMBINED = 4 };
+
+/* What formats.detect asks of a sample line (without its line ending): whether
+ * CsvFormat and ClfFormat parse it into a record, and clf.looks_combined, as
+ * HW_IS_* bits. `scratch` as for hw_parse_line. */
+static int hw_classify(const uint8_t *p, size_t n, uint8_t *scratch) {
+    if (n == 0 || n > HW_MAX_LINE) return 0;
+    hw_rec r;
+    hw_stamp_cache stamps = {.ts = -2};
+    int64_t nfields;
+    int kinds = 0;
+    if (hw_parse_line(HW_CSV, p, n, &r, scratch, &stamps, &nfields) == HW_OK) kinds |= HW_IS_CSV;
+    int reason = hw_parse_clf(p, n, &r, &stamps);
+    if (reason == HW_OK) kinds |= HW_IS_CLF;
+    if (reason != HW_NOT_CLF) {
+        /* clf._COMBINED_TAIL right after the match: ' "referer" "agent"' */
+        const uint8_t *end = p + n, *t = r.tail;
+        if (end - t > 1 && t[0] == ' ' && (t = hw_quoted_end(t + 1, end)) != NULL &&
+            end - t > 1 && t[0] == ' ' && hw_quoted_end(t + 1, end) != NULL)
+            kinds |= HW_IS_COMBINED;
+    }
+    return kinds;
 }
 
 #endif

@@ -292,9 +292,10 @@ def since_offset(path: str, seconds: int, format_name: str = "auto") -> int:
             return 0
         head = fh.read(_PROBE)
         lines = formats.decode_lines(head[: head.rfind(b"\n") + 1] or head).lines
-        fmt = formats.make(format_name) if format_name != "auto" else formats.detect(lines)
-        if fmt is None:
+        name = format_name if format_name != "auto" else formats.detect(lines)
+        if name is None:
             return 0
+        fmt = formats.make(name)
 
         def first_ts(offset: int) -> tuple[int, int] | None:
             """(ts, start) of the first parsable line starting at or after `offset`."""
