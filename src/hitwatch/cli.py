@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 
 from hitwatch import __version__
 
 # typing.TYPE_CHECKING without importing typing (2 ms) into --help and --version.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
     from hitwatch.rules.high_traffic import Threshold
 
 EXIT_OK = 0
@@ -25,12 +29,7 @@ EXIT_INTERRUPTED = 130
 LIVE_LATENESS = 5
 FINITE_LATENESS = 300
 
-# Patterns, not compiled ones: `re` compiles (and caches) them only when an
-# option that needs them is given, which keeps that out of --version.
-_DURATION = r"([0-9]+)([smhd]?)"
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_DECIMAL = r"[0-9]+(\.[0-9]*)?|\.[0-9]+"
-
 DESCRIPTION = """\
 Watch web server access logs in log time. Every --interval seconds of log
 time hitwatch reports hits, rate, status classes, methods, top sections and
@@ -60,28 +59,43 @@ flushes what is final, prints the summary and exits 0.
 """
 
 
+# The option values' checks raise ValueError with the message for the operator;
+# build_parser makes it argparse's ArgumentTypeError. No `re`: importing it is
+# ~5 ms of a run's start-up here, and the native engine's runs need it nowhere.
+
+
+def _digits(text: str) -> bool:
+    """`[0-9]+`"""
+    return text.isascii() and text.isdigit()
+
+
 def _duration(text: str) -> int:
-    m = re.fullmatch(_DURATION, text.strip())
-    if m is None:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds such as 10, 90s, 2m or 1h, got {text!r}"
-        )
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    """`[0-9]+[smhd]?`, spaces around it allowed: seconds."""
+    value = text.strip()
+    unit = value[-1:] if value[-1:] in ("s", "m", "h", "d") else ""
+    digits = value[: len(value) - len(unit)]
+    if not _digits(digits):
+        raise ValueError(f"expected seconds such as 10, 90s, 2m or 1h, got {text!r}")
+    return int(digits) * _UNITS[unit]
 
 
 def _positive_duration(text: str) -> int:
     value = _duration(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+        raise ValueError(f"must be more than 0, got {text!r}")
     return value
+
+
+def _decimal(text: str) -> bool:
+    """`[0-9]+(\\.[0-9]*)?|\\.[0-9]+`"""
+    whole, _, fraction = text.partition(".")
+    return bool(whole or fraction) and all(_digits(p) for p in (whole, fraction) if p)
 
 
 def _threshold(text: str) -> Threshold:
     text = text.strip()
-    if re.fullmatch(_DECIMAL, text) is None:
-        raise argparse.ArgumentTypeError(
-            f"expected a non-negative number of requests per second, got {text!r}"
-        )
+    if not _decimal(text):
+        raise ValueError(f"expected a non-negative number of requests per second, got {text!r}")
     if text.isdigit():
         return int(text)  # exact already, and importing fractions costs 2 ms
     from fractions import Fraction
@@ -91,13 +105,13 @@ def _threshold(text: str) -> Threshold:
 
 def _top(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+        raise ValueError(f"expected a whole number of at least 1, got {text!r}")
     return int(text)
 
 
 def _workers(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= 4:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 4, got {text!r}")
+        raise ValueError(f"expected a whole number from 1 to 4, got {text!r}")
     return int(text)
 
 
@@ -108,8 +122,8 @@ def _since(text: str) -> int:
 
 
 def _speed(text: str) -> float:
-    if re.fullmatch(_DECIMAL, text.strip()) is None or float(text) <= 0:
-        raise argparse.ArgumentTypeError(f"expected a speed-up factor above 0, got {text!r}")
+    if not _decimal(text.strip()) or float(text) <= 0:
+        raise ValueError(f"expected a speed-up factor above 0, got {text!r}")
     return float(text)
 
 
@@ -121,6 +135,8 @@ def _help_formatter(*, prog: str) -> argparse.HelpFormatter:
     (bz2, lzma, fnmatch) is 1.8 ms that no run needs. This is that function's
     answer for the columns, from os alone.
     """
+    import argparse
+
     try:
         columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
@@ -134,7 +150,24 @@ def _help_formatter(*, prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, width=(columns or 80) - 2)
 
 
+def _typed(check: Callable[[str], T]) -> Callable[[str], T]:
+    """An option's check as argparse's `type`: its ValueError is a usage error."""
+    import argparse
+
+    def convert(text: str) -> T:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = check.__name__
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The full parser: --help, and every command line _quick_args leaves to it."""
+    import argparse
+
     p = argparse.ArgumentParser(
         prog="hitwatch",
         description=DESCRIPTION,
@@ -156,28 +189,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--interval",
-        type=_positive_duration,
+        type=_typed(_positive_duration),
         default=10,
         metavar="SECONDS",
         help="report every SECONDS of log time, aligned to the epoch (default: 10)",
     )
     p.add_argument(
         "--window",
-        type=_positive_duration,
+        type=_typed(_positive_duration),
         default=120,
         metavar="SECONDS",
         help="the high-traffic alert averages over this many seconds (default: 120)",
     )
     p.add_argument(
         "--threshold",
-        type=_threshold,
+        type=_typed(_threshold),
         default="10",  # a string default goes through `type` when used, so stays lazy
         metavar="REQ_PER_S",
         help="alert while the average rate over --window is above this (default: 10)",
     )
     p.add_argument(
         "--lateness",
-        type=_duration,
+        type=_typed(_duration),
         default=None,
         metavar="SECONDS",
         help=f"how far out of order a line may arrive and still count (default: "
@@ -185,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--top",
-        type=_top,
+        type=_typed(_top),
         default=5,
         metavar="N",
         help="sections and hosts listed per report (default: 5)",
@@ -223,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=_workers,
+        type=_typed(_workers),
         default=None,
         metavar="N",
         help="threads the native engine reads a large file with, 1 to 4, beside the one "
@@ -240,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument(
         "--since",
-        type=_since,
+        type=_typed(_since),
         default=None,
         metavar="now|DURATION",
         help="with --follow: start at the end of the files (now), or DURATION of "
@@ -248,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument(
         "--speed",
-        type=_speed,
+        type=_typed(_speed),
         default=None,
         metavar="X",
         help="replay finished files paced at X times their own log time",
@@ -261,6 +294,124 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"hitwatch {__version__}")
     return p
+
+
+DEFAULTS: dict[str, object] = {
+    "paths": [],
+    "format": "auto",
+    "interval": 10,
+    "window": 120,
+    "threshold": 10,
+    "lateness": None,
+    "top": 5,
+    "output": "text",
+    "local": False,
+    "verbose": False,
+    "engine": "auto",
+    "workers": None,
+    "follow": False,
+    "since": None,
+    "speed": None,
+    "no_dashboard": False,
+}
+"""What build_parser's parse gives when no option is given (a test holds them together)."""
+
+
+def _choice(*names: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text not in names:
+            raise ValueError(text)
+        return text
+
+    return check
+
+
+_VALUES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "--format": ("format", _choice("auto", "csv", "clf", "combined")),
+    "--interval": ("interval", _positive_duration),
+    "--window": ("window", _positive_duration),
+    "--threshold": ("threshold", _threshold),
+    "--lateness": ("lateness", _duration),
+    "--top": ("top", _top),
+    "--output": ("output", _choice("text", "jsonl")),
+    "--engine": ("engine", _choice("auto", "native", "python")),
+    "--workers": ("workers", _workers),
+    "--since": ("since", _since),
+    "--speed": ("speed", _speed),
+}
+_FLAGS: dict[str, tuple[str, bool]] = {
+    "--utc": ("local", False),
+    "--local": ("local", True),
+    "-v": ("verbose", True),
+    "--verbose": ("verbose", True),
+    "-f": ("follow", True),
+    "--follow": ("follow", True),
+    "--no-dashboard": ("no_dashboard", True),
+}
+
+
+def _quick_args(argv: Sequence[str]) -> SimpleNamespace | None:
+    """build_parser's parse of the command lines runs are made of, without argparse.
+
+    Importing argparse (and with it `re`, `enum` and `gettext`) and building
+    the parser is ~6 ms of every run's start-up here. This takes options by
+    their whole names, as `--name value` or `--name=value`, and the files as
+    one run of arguments; anything else (--help, --version, an abbreviation,
+    `--`, a value starting with `-`, a bad value, files on both sides of an
+    option) gives None, and argparse parses it and says what is wrong. A
+    property test holds this to argparse's answers.
+    """
+    args = dict(DEFAULTS)
+    paths: list[str] = []
+    files = 0  # 0: none yet, 1: reading them, 2: an option came after them
+    zones = set()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "-" or not arg.startswith("-"):
+            if files == 2:
+                return None  # argparse: "unrecognized arguments"
+            files = 1
+            paths.append(arg)
+            continue
+        files = 2 if files else 0
+        flag = _FLAGS.get(arg)
+        if flag is not None:
+            args[flag[0]] = flag[1]
+            if arg in ("--utc", "--local"):
+                zones.add(arg)
+            continue
+        name, eq, value = arg.partition("=")
+        option = _VALUES.get(name)
+        if option is None:
+            return None
+        if not eq:
+            if i == len(argv) or argv[i].startswith("-"):
+                return None
+            value = argv[i]
+            i += 1
+        dest, check = option
+        try:
+            args[dest] = check(value)
+        except ValueError:
+            return None
+    if len(zones) > 1:
+        return None  # argparse: "not allowed with"
+    args["paths"] = paths
+    return SimpleNamespace(**args)
+
+
+def parse_args(argv: Sequence[str]) -> SimpleNamespace:
+    """The options of a command line; argparse exits (SystemExit) on --help,
+    --version and usage errors."""
+    if list(argv) == ["--version"]:  # as argparse's version action prints it
+        print(f"hitwatch {__version__}")
+        raise SystemExit(0)
+    args = _quick_args(argv)
+    if args is None:
+        args = SimpleNamespace(**vars(build_parser().parse_args(argv)))
+    return args
 
 
 class InvalidLog:
@@ -295,8 +446,7 @@ class InvalidLog:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
 
     # Imported here so that --help and --version stay fast.
     from hitwatch.engine.core import Engine
@@ -309,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths: list[str] = args.paths
     if not paths:
         if sys.stdin is None or sys.stdin.isatty():
-            parser.print_usage(sys.stderr)
+            build_parser().print_usage(sys.stderr)
             note("error: no input: give a log file, or pipe a log into standard input")
             return EXIT_USAGE
         paths = ["-"]
