@@ -189,20 +189,23 @@ def hitwatch(*args: str, **kw: Any) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_for(proc: subprocess.Popen[bytes], needle: bytes, timeout: float = 10.0) -> bytes:
-    """Read stdout until `needle` shows up (or fail after `timeout` seconds)."""
+def wait_for(
+    proc: subprocess.Popen[bytes], needle: bytes, timeout: float = 10.0, *, stderr: bool = False
+) -> bytes:
+    """Read stdout (or stderr) until `needle` shows up (or fail after `timeout` seconds)."""
     import selectors
 
-    assert proc.stdout is not None
+    stream = proc.stderr if stderr else proc.stdout
+    assert stream is not None
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(stream, selectors.EVENT_READ)
     seen = b""
     deadline = time.monotonic() + timeout
     while needle not in seen:
         left = deadline - time.monotonic()
         assert left > 0, f"timed out waiting for {needle!r}; got {seen!r}"
         if sel.select(left):
-            chunk = os.read(proc.stdout.fileno(), 65536)
+            chunk = os.read(stream.fileno(), 65536)
             assert chunk, f"hitwatch ended early; got {seen!r}"
             seen += chunk
     return seen
@@ -234,8 +237,11 @@ def test_usage_errors(tmp_path: Path) -> None:
 def test_since_now_starts_at_the_end(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_bytes(b"".join(csv_line(1_700_000_000 + i) for i in range(50)))
-    proc = hitwatch("-f", "--since", "now", str(log), "--output", "jsonl", "--lateness", "0")
-    time.sleep(0.3)  # not for correctness: lines written before it starts would be skipped
+    proc = hitwatch("-f", "--since", "now", str(log), "--output", "jsonl", "--lateness", "0", "-v")
+    # Lines written before it has taken the end would be skipped: wait until it says so.
+    size = log.stat().st_size
+    said = wait_for(proc, b"\n", stderr=True)
+    assert said == f"hitwatch: {log}: following from byte {size:,} of {size:,}\n".encode()
     with open(log, "ab") as fh:
         fh.write(b"".join(csv_line(1_700_000_100 + i) for i in range(5)))
     seen = wait_for(proc, b'"type":"stats"')
@@ -287,3 +293,17 @@ def test_text_output_never_passes_escapes_through(tmp_path: Path) -> None:
     assert b"[red]boom[/red]" in out and b"/[link=http:" in out
     assert b"0 invalid" in out
     assert b"\x1b" not in err
+
+
+def test_since_with_verbose_says_where_each_file_starts() -> None:
+    from hitwatch.live import _noting_start
+
+    said: list[str] = []
+    assert _noting_start("end", said.append)("a.log", 1234) == 1234
+    assert _noting_start(lambda _p, _s: 5000, said.append)("b\x1b.log", 4000) == 4000
+    assert _noting_start(lambda _p, _s: 10, said.append)("c.log", 4000) == 10
+    assert said == [
+        "a.log: following from byte 1,234 of 1,234",
+        "b\\x1b.log: following from byte 4,000 of 4,000",
+        "c.log: following from byte 10 of 4,000",
+    ]

@@ -244,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="store_true",
-        help="say on stderr which lines are invalid and why (at most 10 a second)",
+        help="say on stderr which lines are invalid and why (at most 10 a second), "
+        "and with --since where each followed file starts",
     )
     p.add_argument(
         "--engine",
