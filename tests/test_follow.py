@@ -255,3 +255,38 @@ def test_no_line_lost_or_counted_twice_across_everything(tmp_path: Path, clock: 
     assert summary["records"] + summary["late"] == written
     assert summary["invalid"] == 0
     assert summary["lines"] == written + 1  # and the header
+
+
+@pytest.mark.parametrize(
+    ("start", "name", "offset"),
+    [
+        ("end", "a.log", 1234),
+        (lambda _p, _s: 5000, "b\x1b.log", 1234),
+        (lambda _p, _s: 10, "c.log", 10),
+    ],
+)
+def test_say_start_notes_where_each_first_file_is_read_from(
+    tmp_path: Path, clock: FakeClock, start: Any, name: str, offset: int
+) -> None:
+    log = tmp_path / name
+    write(log, b"x" * 1233 + b"\n")
+    said: list[str] = []
+    f = follower([log], clock, start=start, note=said.append, say_start=True)
+    f.poll()
+    shown = str(log).replace("\x1b", "\\x1b")
+    assert said == [f"{shown}: following from byte {offset:,} of 1,234"]
+    # A file that appears later is read from its start, and says so as before.
+    later = tmp_path / "later.log"
+    f.patterns.append(str(later))
+    f.poll()
+    write(later, csv_line(1_700_000_000))
+    f.poll()
+    assert said[1:] == [f"{later}: appeared; reading it from its start"]
+
+
+def test_without_say_start_nothing_is_noted(tmp_path: Path, clock: FakeClock) -> None:
+    log = tmp_path / "a.log"
+    write(log, b"x\n")
+    said: list[str] = []
+    follower([log], clock, start="end", note=said.append).poll()
+    assert said == []

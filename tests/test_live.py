@@ -293,17 +293,3 @@ def test_text_output_never_passes_escapes_through(tmp_path: Path) -> None:
     assert b"[red]boom[/red]" in out and b"/[link=http:" in out
     assert b"0 invalid" in out
     assert b"\x1b" not in err
-
-
-def test_since_with_verbose_says_where_each_file_starts() -> None:
-    from hitwatch.live import _noting_start
-
-    said: list[str] = []
-    assert _noting_start("end", said.append)("a.log", 1234) == 1234
-    assert _noting_start(lambda _p, _s: 5000, said.append)("b\x1b.log", 4000) == 4000
-    assert _noting_start(lambda _p, _s: 10, said.append)("c.log", 4000) == 10
-    assert said == [
-        "a.log: following from byte 1,234 of 1,234",
-        "b\\x1b.log: following from byte 4,000 of 4,000",
-        "c.log: following from byte 10 of 4,000",
-    ]

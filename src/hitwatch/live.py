@@ -420,22 +420,6 @@ def usage_problem(paths: list[str], *, follow: bool, speed: float | None, since:
     return ""
 
 
-def _noting_start(start: str | Callable[[str, int], int], note: Note) -> Callable[[str, int], int]:
-    """`start` that also says where it starts each file (--since with --verbose).
-
-    An operator sees what --since came to; a test knows the end was taken
-    before it writes the lines that must be read.
-    """
-
-    def noting(path: str, size: int) -> int:
-        offset = size if start == "end" else start(path, size) if callable(start) else 0
-        offset = max(0, min(size, offset))
-        note(f"{safe(path)}: following from byte {offset:,} of {size:,}")
-        return offset
-
-    return noting
-
-
 def run_cli(
     args: object,
     paths: list[str],
@@ -497,9 +481,9 @@ def run_cli(
             def start(path: str, _size: int) -> int:
                 return since_offset(path, seconds, format_name)
 
-        if getattr(args, "verbose", False) and since is not None:
-            start = _noting_start(start, note)
-        follower = Follower(paths, start=start, note=note)
+        # --verbose says what --since came to for each file.
+        say_start = since is not None and getattr(args, "verbose", False)
+        follower = Follower(paths, start=start, note=note, say_start=say_start)
         loop = FollowLoop(
             follower,
             format_name,

@@ -82,7 +82,8 @@ class Follower:
     `start` decides where files found by the first poll are read from:
     "beginning", "end" (only what is written from now on), or a callable
     giving the byte offset to start at for a path (for `--since 10m`). Files
-    that appear later are always read from their start.
+    that appear later are always read from their start. With `say_start`,
+    `note` says where each of those first files is read from.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class Follower:
         retire_after: float = 5.0,
         rescan: float = 1.0,
         note: Callable[[str], None] | None = None,
+        say_start: bool = False,
     ) -> None:
         self.patterns = list(patterns)
         self._start = start
@@ -101,6 +103,7 @@ class Follower:
         self.retire_after = retire_after
         self.rescan = rescan
         self._note = note or (lambda _text: None)
+        self._say_start = say_start
         self._active: dict[str, _Tail] = {}  # name -> file now at that name
         self._retired: list[_Tail] = []  # replaced or deleted, still read until quiet
         self._done: dict[Ident, int] = {}  # closed files -> bytes read (never read twice)
@@ -236,6 +239,8 @@ class Follower:
             tail.pos = done if done <= fst.st_size else 0
         elif not from_start:
             tail.pos = self._first_offset(name, fst.st_size)
+            if self._say_start:
+                self._note(f"{safe(name)}: following from byte {tail.pos:,} of {fst.st_size:,}")
             if tail.pos > 0 and os.pread(fd, 1, tail.pos - 1) != b"\n":
                 tail.cutter.skip_partial = True
         self._active[name] = tail
