@@ -1,187 +1,311 @@
-"""Whole-process throughput and peak memory of hitwatch, beside baselines, in one run.
+"""Whole-process speed and peak memory of hitwatch on 10M-line logs, in one table.
 
-    python bench/run.py            # 1M-line CSV and Combined logs (generated once)
-    python bench/run.py --lines 200000 --repeat 1
+    python bench/run.py                        # 10M lines: 2.1 GB Combined, 0.9 GB CSV
+    python bench/run.py --lines 200000         # a quick try
+    python bench/run.py --python OTHER/.venv/bin/python           # another checkout's hitwatch
+    python bench/run.py --compare before=OTHER/.venv/bin/python   # this one's beside it
 
-Prints, for each log: lines/s and peak RSS of `hitwatch --output jsonl` (the
-native engine with its default worker threads, two on two CPUs, and with
-one; and the pure engine), of a plain Python loop that only reads and
-splits the lines (the floor for any pure-Python tool), and of GoAccess on
-the Combined log when it is installed. hitwatch's bytecode is compiled
-first, as `pip install` does.
-A second, 4x shorter log of each format shows whether peak RSS grows with
-the length of the input.
+The logs are made once by this checkout's generator into bench/data/: about a
+day of log time (~116 requests/s, 230/s for 5% of it) from 50,000 clients, 300
+sections of up to 1,000 paths, all Zipf-weighted; the same records as Combined
+and as CSV, and the first tenth of the Combined log for GoAccess (slow).
+
+Each figure is a whole process run on a file just read once (warm page cache),
+stdout to /dev/null: `PYTHON -m hitwatch --output jsonl FILE` with defaults
+(native engine, two worker threads on two cores), `--workers 1` and `--engine
+python`; `wc -l` (the limit: reading the file and finding its lines); GoAccess.
+- lines/s, seconds: wall time of the best of --repeat runs (--repeat-slow for
+  the pure engine and GoAccess); CPU s: user + system of that run, all threads.
+- peak RSS MB: the largest ru_maxrss of the runs. It includes this process's
+  own (~15 MB, printed), shared until the child's exec: at that level, "at most".
+- vs ref: lines/s over the default hitwatch's (--python) on the same format.
+--compare runs the hitwatch rows with other interpreters too, each run right
+after --python's, so that before and after a change share one table.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
-
-PLAIN_LOOP = (
-    "import sys\n"
-    "n = 0\n"
-    "with open(sys.argv[1], 'rb') as f:\n"
-    "    for line in f:\n"
-    "        n += len(line.split(b' ', 3))\n"
-)
+GENERATOR = ROOT / "src" / "hitwatch" / "generate.py"
+# ~116 requests/s over a day: 0.95 * 110 + 0.05 * 230.
+SITE = ["--hosts", "50000", "--sections", "300", "--paths", "1000"]
+TRAFFIC = ["--rate", "110", "--spike-rate", "230", "--spike", "0.45,0.5"]
+AVERAGE_RATE = 116
 
 
-def generate(fmt: str, lines: int) -> Path:
-    """The benchmark log, made by the project's own generator (cached in bench/data)."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"{fmt}-{lines}.log"
-    if not path.exists():
-        # ~46 requests/s with a spike: 1M lines is about six hours of log time.
-        minutes = max(1.0, lines / 46 / 60 * 1.2)
-        subprocess.run(
-            [
-                *(sys.executable, "-m", "hitwatch.generate", "--format", fmt),
-                *("--lines", str(lines), "--minutes", f"{minutes:.1f}"),
-                *("--rate", "40", "--spike-rate", "90", "-o", str(path)),
-            ],
-            check=True,
+class Log(NamedTuple):
+    fmt: str  # the generator's --format
+    tenth: bool = False  # a tenth of --lines (the start of the full log)
+
+
+class Case(NamedTuple):
+    """A row: a command on a log. `{python}` and `{file}` are filled in; a
+    hitwatch case runs once per interpreter (--python and each --compare)."""
+
+    log: str
+    name: str
+    argv: tuple[str, ...]
+    hitwatch: bool = True
+    slow: bool = False
+
+
+LOGS = {"combined": Log("combined"), "csv": Log("csv"), "combined/10": Log("combined", True)}
+HW = ("{python}", "-m", "hitwatch", "--output", "jsonl")
+GOACCESS = ("goaccess", "{file}", "--log-format=COMBINED", "-o", "csv")
+CASES = [
+    *(
+        case
+        for log in ("combined", "csv")
+        for case in (
+            Case(log, "default", (*HW, "{file}")),
+            Case(log, "--workers 1", (*HW, "--workers", "1", "{file}")),
+            Case(log, "--engine python", (*HW, "--engine", "python", "{file}"), slow=True),
+            Case(log, "wc -l", ("wc", "-l", "{file}"), hitwatch=False),
         )
-    return path
+    ),
+    Case("combined/10", "goaccess", GOACCESS, hitwatch=False, slow=True),
+]
+# (configuration, column, goal, at least), checked on both full logs.
+TARGETS = [
+    ("default", "lines/s", 10e6, True),
+    ("default", "peak RSS MB", 64, False),
+    ("--engine python", "lines/s", 600e3, True),
+]
 
 
-def compile_bytecode() -> None:
-    """Write hitwatch's .pyc files, as `pip install` does: an editable install
-    run with PYTHONDONTWRITEBYTECODE=1 (as in CI) would otherwise compile
-    every module from source at each start, about 15 ms of every run."""
+class Result:
+    """The best run's wall and CPU seconds; the largest peak RSS of all runs."""
+
+    def __init__(self, lines: int) -> None:
+        self.lines = lines
+        self.seconds = float("inf")
+        self.cpu = 0.0
+        self.rss_kib = 0
+
+    @property
+    def speed(self) -> float:
+        return self.lines / self.seconds
+
+    @property
+    def rss_mb(self) -> float:
+        return self.rss_kib / 1024
+
+
+def log_path(log: Log, lines: int) -> tuple[Path, list[str]]:
+    """Where the log is kept (its name holds the generator's options: delete
+    bench/data/ when the generator changes), and the command that makes it:
+    this checkout's generator, run as a script so that a package broken by
+    work in progress does not stop it."""
+    n = max(1, lines // 10) if log.tenth else lines
+    minutes = lines / AVERAGE_RATE / 60 * 1.002 + 1  # the full log's: a tenth is its start
+    options = [*SITE, *TRAFFIC, "--minutes", f"{minutes:.1f}"]
+    tag = f"{zlib.crc32(' '.join(options).encode()):08x}"
+    path = DATA / f"{log.fmt}-{n}-{tag}.log"
+    count = n + 1 if log.fmt == "csv" else n  # the header is a line too
+    cmd = [sys.executable, str(GENERATOR), "--format", log.fmt, *options, "--lines", str(count)]
+    return path, [*cmd, "-o", str(path.with_suffix(".part"))]
+
+
+def generate(lines: int) -> dict[str, Path]:
+    """The logs, made once (those missing side by side)."""
+    paths = {}
+    making = []
+    start = time.perf_counter()
+    for name, log in LOGS.items():
+        path, cmd = log_path(log, lines)
+        paths[name] = path
+        if not path.exists():
+            DATA.mkdir(parents=True, exist_ok=True)
+            making.append((path, cmd, subprocess.Popen(cmd)))
+    for path, cmd, proc in making:
+        if proc.wait() != 0:
+            sys.exit(f"failed: {' '.join(cmd)}")
+        path.with_suffix(".part").rename(path)
+    if making:
+        made = ", ".join(f"{p.name} ({short(p.stat().st_size, 'B')})" for p, _, _ in making)
+        print(f"generated in {time.perf_counter() - start:.1f} s: {made}")
+    return paths
+
+
+def warm(path: Path) -> None:
+    """Read the file once, 1 MiB at a time (this process stays small: a child's
+    ru_maxrss counts the memory it shared with its parent before exec)."""
+    buf = bytearray(1 << 20)
+    with path.open("rb", buffering=0) as f:
+        while f.readinto(buf):
+            pass
+
+
+def run(cmd: list[str], result: Result) -> None:
+    """One run of `cmd`, kept in `result` when it is the fastest so far."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()  # until the process ends
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{err.decode(errors='replace')[-2000:]}")
+    if elapsed < result.seconds:
+        result.seconds, result.cpu = elapsed, usage.ru_utime + usage.ru_stime
+    result.rss_kib = max(result.rss_kib, usage.ru_maxrss)
+
+
+def prepare(python: str) -> str:
+    """Write hitwatch's .pyc files as `pip install` does (an editable install
+    run with PYTHONDONTWRITEBYTECODE=1 would compile every module at each start);
+    say which Python and which hitwatch these are."""
     code = (
-        "import compileall, pathlib, hitwatch; "
-        "compileall.compile_dir(pathlib.Path(hitwatch.__file__).parent, quiet=1)"
+        "import compileall, sys, hitwatch; compileall.compile_dir(hitwatch.__path__[0], quiet=1); "
+        "print(f'Python {sys.version.split()[0]}, hitwatch in {hitwatch.__path__[0]}')"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{python} cannot run hitwatch:\n{done.stderr[-2000:]}")
+    return done.stdout.strip()
 
 
-def measure(cmd: list[str], repeat: int) -> tuple[float, int, float]:
-    """Best wall time over `repeat` runs, the peak RSS (KiB) of the child, and
-    the CPU time (user + system, all threads) of the best run: above the wall
-    time when several cores worked."""
-    best = float("inf")
-    peak = 0
-    cpu = 0.0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"failed: {' '.join(cmd)}")
-        if elapsed < best:
-            best, cpu = elapsed, usage.ru_utime + usage.ru_stime
-        peak = max(peak, usage.ru_maxrss)
-    return best, peak, cpu
+def measure(
+    cases: list[Case], paths: dict[str, Path], pythons: dict[str, str], args: argparse.Namespace
+) -> dict[tuple[str, str], Result]:
+    """Every case's figures by (log, configuration); each interpreter's run of
+    a case right after the others', so that drift of the machine hits all alike."""
+    results: dict[tuple[str, str], Result] = {}
+    for case in cases:
+        warm(paths[case.log])
+        lines = max(1, args.lines // 10) if LOGS[case.log].tenth else args.lines
+        labels = list(pythons) if case.hitwatch else [""]
+        for _ in range(args.repeat_slow if case.slow else args.repeat):
+            for label in labels:
+                config = f"{label} {case.name}" if case.hitwatch and len(pythons) > 1 else case.name
+                python, file = pythons.get(label, ""), paths[case.log]
+                cmd = [a.format(python=python, file=file) for a in case.argv]
+                run(cmd, results.setdefault((case.log, config), Result(lines)))
+    return results
 
 
-def row(name: str, lines: int, seconds: float, rss_kib: int, cpu: float) -> str:
-    return (
-        f"{name:<34} {lines / seconds:>12,.0f} lines/s  {seconds:7.3f} s"
-        f"  {cpu:6.3f} s CPU  {rss_kib / 1024:6.1f} MB"
+def short(n: float, unit: str = "") -> str:
+    """3 digits: 10M, 200k, 2.08 GB."""
+    scale, prefix = next(
+        (s, p) for s, p in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")) if n >= s or s == 1
     )
+    return f"{n / scale:.3g}{' ' if unit else ''}{prefix}{unit}"
 
 
-def first_line_time(cmd: list[str], repeat: int) -> float:
-    """Best time from process start to its first line on stdout (time to first report)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        proc.stdout.readline()
-        best = min(best, time.perf_counter() - start)
-        proc.kill()
-        proc.wait()
-    return best
+def table(results: dict[tuple[str, str], Result], paths: dict[str, Path], ref: str) -> None:
+    """The Markdown table; "vs ref" is lines/s over the `ref` configuration's
+    on the same format (the full Combined log's for its tenth)."""
+    header = ["log", "configuration", "lines/s", "seconds", "CPU s", "peak RSS MB", "vs ref"]
+    rows = [header]
+    for (log, config), r in results.items():
+        base = results.get(("combined" if LOGS[log].tenth else log, ref))
+        size = paths[log].stat().st_size
+        rows.append(
+            [
+                f"{LOGS[log].fmt} {short(r.lines)} ({short(size, 'B')})",
+                config,
+                f"{r.speed:,.0f}",
+                f"{r.seconds:.3f}",
+                f"{r.cpu:.3f}",
+                f"{r.rss_mb:.1f}",
+                "ref" if base is r else f"{r.speed / base.speed:.3g}x" if base else "-",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    rows.insert(1, ["-" * w for w in widths])
+    for i, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if j < 2 or i == 0 else c.rjust(w)
+            for j, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("| " + " | ".join(cells) + " |")
 
 
-def repeated(path: Path, times: int) -> Path:
-    """`path` written `times` times over (for peak RSS on a long input; later copies are late)."""
-    out = DATA / f"{path.stem}-x{times}.log"
-    if not out.exists():
-        # Streamed: a forked child's ru_maxrss includes the parent's memory
-        # before exec, so this process must stay small while measuring.
-        with out.open("wb") as f:
-            for _ in range(times):
-                with path.open("rb") as src:
-                    shutil.copyfileobj(src, f, 1 << 20)
-    return out
+def check_targets(results: dict[tuple[str, str], Result], prefixes: list[str]) -> None:
+    for prefix in prefixes:
+        for log in ("combined", "csv"):
+            for config, column, goal, at_least in TARGETS:
+                r = results.get((log, prefix + config))
+                if r is None:
+                    continue
+                value = r.speed if column == "lines/s" else r.rss_mb
+                ok = value >= goal if at_least else value <= goal
+                print(
+                    f"  {'PASS' if ok else 'FAIL'}  {prefix}{config} on {log}: {column} "
+                    f"{value:,.1f} {'>=' if at_least else '<='} {goal:,.0f}"
+                )
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--lines", type=int, default=1_000_000)
-    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
-    p.add_argument("--formats", default="csv,combined")
+    p.add_argument("--lines", type=int, default=10_000_000, help="lines of the big logs")
+    p.add_argument("--repeat", type=int, default=3, help="runs per figure, the best counts")
+    p.add_argument("--repeat-slow", type=int, default=1, help="runs of the pure engine, GoAccess")
+    p.add_argument("--python", default=sys.executable, help="the interpreter under test")
+    p.add_argument("--label", default="this", help="its name in the table beside --compare")
     p.add_argument(
-        "--hitwatch-args", default="", help="extra options for hitwatch, e.g. '--engine python'"
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=PYTHON",
+        help="also run the hitwatch rows with this interpreter (repeatable)",
     )
     p.add_argument(
-        "--engines",
-        default="native,python",
-        help="hitwatch engines to run side by side (default: native,python)",
-    )
-    p.add_argument(
-        "--rss-times",
-        type=int,
-        default=0,
-        help="also measure peak RSS of the native engine on the log repeated N times "
-        "(10 gives a 10M-line file from the 1M-line one)",
+        "--only",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="run only the rows whose log or configuration holds WORD (repeatable)",
     )
     args = p.parse_args()
-    extra = args.hitwatch_args.split()
-    engines = [e for e in args.engines.split(",") if e]
-    goaccess = shutil.which("goaccess")
-    hw = [sys.executable, "-m", "hitwatch"]
-    compile_bytecode()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, best of {args.repeat}")
-    version = min(measure([*hw, "--version"], 1)[0] for _ in range(max(5, args.repeat)))
-    print(f"hitwatch --version: {version * 1000:.0f} ms")
-    for fmt in args.formats.split(","):
-        for lines in (args.lines // 4, args.lines):
-            path = generate(fmt, lines)
-            print(f"\n{fmt}, {lines:,} lines ({path.stat().st_size / 2**20:.0f} MiB)")
-            speed: dict[str, float] = {}
-            for engine in engines:
-                variants: list[list[str]] = [[]]
-                if engine == "native" and "--workers" not in extra:
-                    variants.append(["--workers", "1"])  # one kernel thread
-                for more in variants:
-                    opts = ["--engine", engine, *more, *extra]
-                    cmd = [*hw, "--output", "jsonl", *opts, str(path)]
-                    t, rss, cpu = measure(cmd, args.repeat)
-                    speed[" ".join([engine, *more])] = lines / t
-                    print(row(f"hitwatch {' '.join(opts)}", lines, t, rss, cpu))
-            t, rss, cpu = measure([sys.executable, "-c", PLAIN_LOOP, str(path)], args.repeat)
-            print(row("baseline: plain Python read+split", lines, t, rss, cpu))
-            if goaccess and fmt == "combined":
-                cmd = [goaccess, str(path), "--log-format=COMBINED", "-o", "csv"]
-                t, rss, cpu = measure(cmd, 1)
-                speed["goaccess"] = lines / t
-                print(row("goaccess", lines, t, rss, cpu))
-            if "native" in speed:
-                for other in ("native --workers 1", "python", "goaccess"):
-                    if other in speed:
-                        print(f"  native / {other}: {speed['native'] / speed[other]:.1f}x")
-                first = first_line_time(
-                    [*hw, "--output", "jsonl", "--engine", "native", str(path)], args.repeat
-                )
-                print(f"  native, time to first report: {first * 1000:.0f} ms")
-        if args.rss_times > 1 and "native" in engines:
-            big = repeated(generate(fmt, args.lines), args.rss_times)
-            n = args.lines * args.rss_times
-            t, rss, cpu = measure([*hw, "--output", "jsonl", "--engine", "native", str(big)], 1)
-            print(row(f"native, {n:,} lines (repeated)", n, t, rss, cpu))
+    pythons = {args.label: args.python}
+    for item in args.compare:
+        label, sep, python = item.partition("=")
+        if not sep or not label or not python or label in pythons:
+            p.error(f"--compare wants LABEL=PYTHON with a new label, got {item!r}")
+        pythons[label] = python
+    cases = [c for c in CASES if not args.only or any(w in f"{c.log} {c.name}" for w in args.only)]
+    if not shutil.which("goaccess"):
+        print("goaccess is not installed: its row is skipped")
+        cases = [c for c in cases if c.argv[0] != "goaccess"]
+
+    paths = generate(args.lines)
+    for label, python in pythons.items():
+        print(f"{label}: {python}: {prepare(python)}")
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    results = measure(cases, paths, pythons, args)
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+
+    prefixes = [f"{label} " for label in pythons] if len(pythons) > 1 else [""]
+    ref = prefixes[0] + "default"
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"\n{os.cpu_count()} cores, best of {args.repeat} "
+        f"({args.repeat_slow} for the slow rows); load average {' '.join(load_before)} "
+        f"before, {' '.join(load_after)} after; this process's peak RSS {own:.1f} MB, "
+        "which a child's counts until its exec\n"
+    )
+    table(results, paths, ref)
+    print(f"\nTargets (meant for 10M lines; these logs have {short(args.lines)}):")
+    check_targets(results, prefixes)
+    fast, slow = results.get(("combined", ref)), results.get(("combined/10", "goaccess"))
+    if fast and slow:
+        print(f"\n{ref} on Combined: {fast.speed / slow.speed:.0f}x GoAccess's lines/s")
     return 0
 
 
