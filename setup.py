@@ -53,8 +53,6 @@ setup(
                 "src/hitwatch/native/kernel_core.h",
                 "src/hitwatch/native/parse.h",
                 "src/hitwatch/native/reader.h",
-                "src/hitwatch/native/jsonl.h",
-                "src/hitwatch/native/high_traffic.h",
             ],
             extra_compile_args=_flags(),
             optional=True,

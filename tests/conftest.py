@@ -1,6 +1,8 @@
 """Shared helpers: run hitwatch on bytes in-process and get its JSON lines back.
 
-The test data lives beside the repository (`../shared/data`), never inside it.
+The shared test data lives beside the repository (`../shared/data`), never
+inside it: tests that need it use the `sample_csv` and `apache_logs` fixtures
+or `needs_data`, and are skipped, saying why, when it is absent.
 """
 
 from __future__ import annotations
@@ -17,19 +19,31 @@ from typing import Any
 
 import pytest
 
-from hitwatch import native
-from hitwatch.engine.core import Engine, Row
-from hitwatch.engine.events import Alert
+from hitwatch.engine.core import Engine
+from hitwatch.model import Row
+from hitwatch.outputs.jsonl import JsonlSink, encode
+from hitwatch.outputs.text import TextSink
 from hitwatch.pipeline import run
-from hitwatch.rules.high_traffic import HighTraffic, Scan
-from hitwatch.sinks.jsonl import JsonlSink, encode
-from hitwatch.sinks.text import TextSink
+from hitwatch.rules.rate_above import RateAbove
 from hitwatch.sources import Source, open_source
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SAMPLE_CSV = DATA / "sample_csv.txt"
 APACHE_LOGS = DATA / "apache_logs"
+
+needs_data = pytest.mark.skipif(
+    not DATA.is_dir(), reason=f"the shared test data is not beside the checkout ({DATA})"
+)
+"""For tests that read `../shared/data` (CI always has it; a lone clone does not)."""
+
+
+def shared_file(path: Path) -> Path:
+    """A file of the shared test data, or a skip that says it is absent."""
+    if not path.is_file():
+        pytest.skip(f"the shared test data is not beside the checkout ({path})")
+    return path
+
 
 CSV_HEADER = '"remotehost","rfc931","authuser","date","request","status","bytes"'
 
@@ -60,26 +74,6 @@ class Result:
         return [o for o in self.objects if o["type"] == kind]
 
 
-class OneSecondAtATime:
-    """A rule seen only through `on_second`: the engine then takes its seconds
-    one at a time, as the reference does, not in bulk (`take_seconds`)."""
-
-    def __init__(self, rule: HighTraffic) -> None:
-        self.rule = rule
-        self.name = rule.name
-
-    @property
-    def idle(self) -> bool:
-        return self.rule.idle
-
-    @property
-    def firing(self) -> bool:
-        return self.rule.firing
-
-    def on_second(self, s: int, hits: int) -> Alert | None:
-        return self.rule.on_second(s, hits)
-
-
 def make_engine(
     *,
     interval: int = 10,
@@ -88,19 +82,11 @@ def make_engine(
     threshold: Fraction | int | str = 10,
     top: int = 5,
     batch: bool = True,
-    scan: Scan | None = None,
 ) -> Engine:
     """The engine as the CLI makes it; with `batch=False`, the reference: record
-    by record, and second by second for the alert rule. `scan`: the compiled
-    window the native engine's rule runs with."""
-    rule = HighTraffic(window, Fraction(threshold), scan)
-    return Engine(
-        interval=interval,
-        lateness=lateness,
-        top=top,
-        rules=[rule if batch else OneSecondAtATime(rule)],
-        batch=batch,
-    )
+    by record, and second by second for the alert rule."""
+    rule = RateAbove("high_traffic", window, Fraction(threshold))
+    return Engine(interval=interval, lateness=lateness, top=top, rules=[rule], batch=batch)
 
 
 def run_bytes(
@@ -121,13 +107,9 @@ def run_bytes(
     same, with readinto, which the native reader reads into its own buffer),
     or `file` (a real file on disk, which it reads in a thread of its own).
     """
-    # The native engine's runs use the compiled report encoder and alert
-    # window too, as the CLI does: comparing them with the reference compares them.
-    fast_scan = native.fast_scan() if engine_name == "native" else None
-    engine = make_engine(scan=fast_scan, **engine_opts)
+    engine = make_engine(**engine_opts)
     out = io.StringIO()
-    fast = native.fast_report_line() if engine_name == "native" else None
-    sink = JsonlSink(out, fast) if output == "jsonl" else TextSink(out)
+    sink = JsonlSink(out) if output == "jsonl" else TextSink(out)
     result = Result("")
     if via == "file":
         with tempfile.TemporaryDirectory() as tmp:
@@ -154,17 +136,8 @@ def _run(
     def on_invalid(name: str, lineno: int, reason: str) -> None:
         result.invalid.append((lineno, reason))
 
-    # As the CLI does, a jsonl run lets the kernel write report lines itself.
-    report_lines = isinstance(sink, JsonlSink)
     state = run(
-        [source],
-        fmt,
-        engine,
-        sink,
-        result.notes.append,
-        on_invalid,
-        engine_name=engine_name,
-        report_lines=report_lines,
+        [source], fmt, engine, sink, result.notes.append, on_invalid, engine_name=engine_name
     )
     assert not state.errors
     result.out = out.getvalue()
@@ -212,7 +185,7 @@ def file_block(
     regular file in chunks of `chunk` bytes (3 blocks by default, so that even
     small inputs are cut in chunks) with `workers` threads, in a map of the
     file or (`mapped=False`) with pread only."""
-    from hitwatch import native
+    from hitwatch.readers import native
 
     old = native.FILE_BLOCK, native.CHUNK, native.WORKERS, native.MAP
     if size is not None:
@@ -354,9 +327,9 @@ def csv_log(*seconds: int, header: bool = True) -> bytes:
 
 @pytest.fixture
 def sample_csv() -> bytes:
-    return SAMPLE_CSV.read_bytes()
+    return shared_file(SAMPLE_CSV).read_bytes()
 
 
 @pytest.fixture
 def apache_logs() -> bytes:
-    return APACHE_LOGS.read_bytes()
+    return shared_file(APACHE_LOGS).read_bytes()

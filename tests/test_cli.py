@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CSV_HEADER, ROOT, SAMPLE_CSV, csv_line
+from conftest import CSV_HEADER, ROOT, SAMPLE_CSV, csv_line, needs_data
 from hitwatch import __version__, cli
 from hitwatch.cli import InvalidLog, main
 
@@ -100,6 +100,7 @@ def test_unreadable_file(capsys: pytest.CaptureFixture[str], log: Path) -> None:
     assert out == ""
 
 
+@needs_data
 def test_truncated_gzip_is_reported_after_what_was_read(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -312,6 +313,7 @@ def india(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+@needs_data
 @pytest.mark.usefixtures("india")
 def test_local_and_utc(capsys: pytest.CaptureFixture[str]) -> None:
     code, utc, _ = run_cli(capsys, str(SAMPLE_CSV))
@@ -395,6 +397,7 @@ def test_empty_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert err == ""
 
 
+@needs_data
 def test_alerts_are_not_errors(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "--threshold", "0", str(SAMPLE_CSV))
     assert code == 0
@@ -417,6 +420,7 @@ def test_version_and_help() -> None:
     assert helped.stderr == b""
 
 
+@needs_data
 def test_stdin_pipe_is_live() -> None:
     proc = run_module("--output", "jsonl", "-", input=SAMPLE_CSV.read_bytes())
     assert proc.returncode == 0, proc.stderr
@@ -429,6 +433,7 @@ def test_stdin_pipe_is_live() -> None:
     assert proc.stderr.decode().splitlines() == ["hitwatch: <stdin>: detected format csv"]
 
 
+@needs_data
 def test_stdin_redirected_from_a_file_is_finite() -> None:
     with SAMPLE_CSV.open("rb") as f:
         proc = run_module("--output", "jsonl", stdin=f)
@@ -450,6 +455,7 @@ def test_bad_option_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     ]
 
 
+@needs_data
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("output", ["text", "jsonl"])
 def test_output_that_cannot_be_written_is_one_error_line(output: str) -> None:
@@ -462,6 +468,7 @@ def test_output_that_cannot_be_written_is_one_error_line(output: str) -> None:
     assert err.splitlines()[-1] == "hitwatch: error: writing the output: No space left on device"
 
 
+@needs_data
 def test_the_command_ends_with_everything_written(tmp_path: Path) -> None:
     # The command skips the interpreter's teardown (os._exit): what it wrote
     # must be flushed first, to a file as to a pipe, and the exit status kept.

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from hitwatch.engine.events import Alert, Report, Summary
-from hitwatch.live import Status
-from hitwatch.sinks.dashboard import Dashboard, sparkline
+from hitwatch.model import Alert, Report, RuleStatus, Status, Summary
+from hitwatch.outputs.dashboard import Dashboard, sparkline
 
 T0 = 1_549_573_860
 
@@ -46,11 +45,8 @@ def status(firing: bool, rate_hits: int = 1306, sources: tuple[str, ...] = ()) -
         records=4830,
         late=3,
         invalid=1,
-        window_hits=rate_hits,
-        window=120,
-        threshold=Fraction(10),
-        firing=firing,
         idle=False,
+        rules=(RuleStatus("high_traffic", "rate_above", rate_hits, 120, Fraction(10), firing),),
     )
 
 
@@ -58,9 +54,22 @@ def dashboard(firing: bool = True) -> Dashboard:
     d = Dashboard(Console(file=io.StringIO()), interval=10)
     for i in range(15):
         d.emit([report(i, hits=60 + 10 * i)])
-    d.emit([Alert("high_traffic", "firing", T0 + 96, 1206, 120, Fraction(10))])
+    d.emit([Alert("high_traffic", "rate_above", "firing", T0 + 96, 1206, 120, Fraction(10))])
     if not firing:
-        d.emit([Alert("high_traffic", "resolved", T0 + 183, 1198, 120, Fraction(10), T0 + 96)])
+        d.emit(
+            [
+                Alert(
+                    "high_traffic",
+                    "rate_above",
+                    "resolved",
+                    T0 + 183,
+                    1198,
+                    120,
+                    Fraction(10),
+                    T0 + 96,
+                )
+            ]
+        )
     d.tick(status(firing, sources=("/var/log/\x1b[2Jx.log", "[red]b.log[/red]")))
     return d
 
@@ -136,7 +145,7 @@ def test_sparkline_marks_bars_over_the_threshold() -> None:
 def test_close_prints_the_alerts_and_the_summary() -> None:
     out = io.StringIO()
     d = Dashboard(Console(file=io.StringIO()), out=out)
-    d.emit([Alert("high_traffic", "firing", T0, 1206, 120, Fraction(10))])
+    d.emit([Alert("high_traffic", "rate_above", "firing", T0, 1206, 120, Fraction(10))])
     d.close(Summary(10, 10, 0, 0, 0, 0, T0, T0 + 5, 1, ("high_traffic",), 0, 5))
     text = out.getvalue()
     assert text.startswith("High traffic generated an alert - hits = 1206")

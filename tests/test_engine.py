@@ -14,8 +14,8 @@ import pytest
 
 from conftest import INVALID, alerts, engine_run, make_engine, row, rows_at, run_bytes, stats
 from hitwatch.engine.core import Engine
-from hitwatch.engine.events import Quiet, Report
-from hitwatch.sinks.text import TextSink
+from hitwatch.model import Quiet, Report
+from hitwatch.outputs.text import TextSink
 
 T0 = 1_700_000_000  # a multiple of 10 and of 60
 

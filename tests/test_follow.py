@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ import pytest
 
 from hitwatch.engine.core import Engine
 from hitwatch.live import FollowLoop
-from hitwatch.rules.high_traffic import HighTraffic
-from hitwatch.sinks.jsonl import JsonlSink
+from hitwatch.outputs.jsonl import JsonlSink
+from hitwatch.rules.rate_above import RateAbove
 from hitwatch.sources.follow import Follower, LineCutter, since_offset
 
 
@@ -190,7 +191,11 @@ def run_follow(
     patterns: list[Path], clock: FakeClock, **kw: Any
 ) -> tuple[FollowLoop, io.StringIO, Follower]:
     out = io.StringIO()
-    engine = Engine(interval=10, lateness=5, rules=[HighTraffic(120, kw.pop("threshold", 10))])
+    engine = Engine(
+        interval=10,
+        lateness=5,
+        rules=[RateAbove("high_traffic", 120, Fraction(kw.pop("threshold", 10)))],
+    )
     f = Follower([str(p) for p in patterns], clock=clock, rescan=0.0)
     loop = FollowLoop(
         f,

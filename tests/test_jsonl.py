@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hitwatch.engine.events import Alert, Quiet, Ranked, Report, Summary
-from hitwatch.sinks.base import iso_utc, number
-from hitwatch.sinks.jsonl import encode, report_line
+from hitwatch.model import Alert, Quiet, Ranked, Report, Summary
+from hitwatch.outputs.jsonl import encode
+from hitwatch.render import iso_utc, number
 
 # --------------------------------------------------------- the reference
 
@@ -152,6 +152,7 @@ thresholds = st.one_of(
 alerts = st.builds(
     Alert,
     names,
+    st.just("rate_above"),
     st.sampled_from(["firing", "resolved"]) | names,
     times,
     counts,
@@ -261,66 +262,3 @@ def test_iso_utc_out_of_range_fails_as_before(ts: int) -> None:
         old_iso_utc(ts)
     with pytest.raises(old.type):
         iso_utc(ts)
-
-
-# ------------------------------------------------- the compiled report line
-
-plain_names = st.text(st.characters(max_codepoint=0x7F), max_size=8)
-plain_ranked = st.lists(st.tuples(plain_names, st.integers(0, 10**6)), max_size=6).map(tuple)
-
-
-@st.composite
-def plain_reports(draw: st.DrawFn) -> Report:
-    """Reports as an ordinary log makes them (ASCII names, controls included):
-    what the compiled line must take."""
-    start = draw(st.integers(0, MAX_TS - 10**6))
-    hits = draw(st.integers(0, 10**6))
-    return Report(
-        start,
-        start + draw(st.sampled_from([1, 7, 10, 60, 3600])),
-        hits,
-        draw(st.integers(0, 2**63 - 1)),
-        draw(plain_ranked),
-        draw(plain_ranked),
-        draw(plain_ranked),
-        draw(plain_ranked),
-        draw(st.integers(0, hits)),
-        draw(st.integers(0, 10**6)),
-        draw(st.integers(0, 10**6)),
-    )
-
-
-def _fast() -> Any:
-    from hitwatch import native
-
-    fast = native.fast_report_line()
-    if fast is None:
-        pytest.skip(f"native kernel not built: {native.why_not()}")
-    return fast
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.one_of(reports(), plain_reports()))
-def test_compiled_report_line_is_the_same_or_declines(r: Report) -> None:
-    """The compiled encoder gives report_line's bytes, or None (then Python
-    encodes); it must not decline a report whose names are ASCII, unless a
-    name repeats in status or methods or a number or time is beyond it."""
-    fast = _fast()
-    line = fast(r)
-    if line is not None:
-        assert line == report_line(r)
-        return
-    plain = all(name.isascii() for items in r[4:8] for name, _ in items)
-    unique = all(len({n for n, _ in items}) == len(items) for items in (r.status, r.methods))
-    small = all(0 <= v < 2**63 for v in (*r[:4], *r[8:])) and all(
-        c < 2**63 for items in r[4:8] for _, c in items
-    )
-    assert not (plain and unique and small and r.end_ts <= MAX_TS)
-
-
-@settings(max_examples=300, deadline=None)
-@given(plain_reports())
-def test_compiled_report_line_takes_ordinary_reports(r: Report) -> None:
-    fast = _fast()
-    unique = all(len({n for n, _ in items}) == len(items) for items in (r.status, r.methods))
-    assert fast(r) == (report_line(r) if unique else None)

@@ -15,18 +15,15 @@ from typing import Any
 
 import pytest
 
+from conftest import APACHE_LOGS, SAMPLE_CSV, needs_data
 from hitwatch.engine.core import Engine
 from hitwatch.live import FollowLoop, IdleClock, run_paced
+from hitwatch.outputs.jsonl import JsonlSink
+from hitwatch.outputs.text import TextSink
 from hitwatch.pipeline import run
-from hitwatch.rules.high_traffic import HighTraffic
-from hitwatch.sinks.jsonl import JsonlSink
-from hitwatch.sinks.text import TextSink
+from hitwatch.rules.rate_above import RateAbove
 from hitwatch.sources import open_source
 from hitwatch.sources.follow import Follower
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SAMPLE_CSV = DATA / "sample_csv.txt"
-APACHE_LOGS = DATA / "apache_logs"
 
 
 class FakeClock:
@@ -48,7 +45,11 @@ def csv_line(ts: int, path: str = "/api/user", host: str = "10.0.0.1") -> bytes:
 
 
 def engine(lateness: int = 5, threshold: Fraction | int = 1, window: int = 20) -> Engine:
-    return Engine(interval=10, lateness=lateness, rules=[HighTraffic(window, Fraction(threshold))])
+    return Engine(
+        interval=10,
+        lateness=lateness,
+        rules=[RateAbove("high_traffic", window, Fraction(threshold))],
+    )
 
 
 def objects(text: str) -> list[dict[str, Any]]:
@@ -146,6 +147,7 @@ def test_text_output_says_no_traffic_promptly_when_live(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ --speed
 
 
+@needs_data
 @pytest.mark.parametrize("path", [SAMPLE_CSV, APACHE_LOGS], ids=["csv", "combined"])
 def test_speed_gives_the_same_jsonl_as_no_pacing(path: Path) -> None:
     def plain() -> str:

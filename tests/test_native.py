@@ -31,12 +31,14 @@ from conftest import (
     SAMPLE_CSV,
     csv_line,
     file_block,
+    needs_data,
     run_bytes,
 )
 from hitwatch import formats, native
 from hitwatch.cli import main
 from hitwatch.formats.clf import ClfFormat
 from hitwatch.formats.csv import CsvFormat
+from hitwatch.readers import native as native_reader
 from hitwatch.sources import open_source
 
 pytestmark = pytest.mark.skipif(
@@ -335,13 +337,12 @@ def test_native_equals_pure_on_any_bytes(data: bytes, chunks: list[int] | None, 
     st.lists(st.tuples(st.integers(0, 400), st.integers(0, 400)), min_size=1, max_size=6),
     st.integers(0, 10**6),
 )
-def test_report_lines_written_by_the_kernel_round_as_python(
+def test_rates_and_error_shares_of_kernel_intervals(
     interval: int, counts: list[tuple[int, int]], start: int
 ) -> None:
-    """A jsonl run's complete intervals come from the kernel as their JSON
-    lines: rate (hits / span, 3 places) and errors (5xx / hits, 4 places) are
-    rounded in C and must be Python's round() and repr() to the digit, for
-    any interval length, partial first interval and count."""
+    """Complete intervals come from the kernel ranked, the report's rate (hits
+    / span, 3 places) and errors (5xx / hits, 4 places) the same as the pure
+    engine's for any interval length, partial first interval and count."""
     base = 1_549_573_860 + start
     lines = [CSV_HEADER]
     for i, (hits, errors) in enumerate(counts):
@@ -351,6 +352,7 @@ def test_report_lines_written_by_the_kernel_round_as_python(
     check_same(data, interval=interval, lateness=0)
 
 
+@needs_data
 @settings(max_examples=40, deadline=None)
 @given(st.randoms(use_true_random=False), options)
 def test_native_equals_pure_shuffled_sample(rnd: random.Random, opts: dict[str, Any]) -> None:
@@ -379,6 +381,7 @@ def test_regression_corpus() -> None:
         )
 
 
+@needs_data
 @pytest.mark.parametrize("path", [SAMPLE_CSV, APACHE_LOGS], ids=["sample_csv", "apache_logs"])
 @pytest.mark.parametrize("lateness", [0, 5, 300])
 def test_real_logs(path: Path, lateness: int) -> None:
@@ -471,19 +474,20 @@ def test_verbose_line_numbers_match() -> None:
     check_same(data, native_chunks=[33])
 
 
+@needs_data
 def test_regular_files_are_read_by_the_kernel_thread(tmp_path: Path) -> None:
     path = tmp_path / "a.log"
     path.write_bytes(SAMPLE_CSV.read_bytes())
     source = open_source(str(path))
     try:
-        assert native._regular_fd(source) is not None
+        assert native_reader._regular_fd(source) is not None
     finally:
         source.close()
     gz = tmp_path / "a.log.gz"
     gz.write_bytes(gzip.compress(SAMPLE_CSV.read_bytes()))
     source = open_source(str(gz))
     try:
-        assert native._regular_fd(source) is None  # gzip: read in this thread
+        assert native_reader._regular_fd(source) is None  # gzip: read in this thread
     finally:
         source.close()
 
@@ -496,6 +500,7 @@ def test_bom_and_overlong_lines_in_own_buffer(block: int) -> None:
     check_same(data, native_chunks=[7, block])
 
 
+@needs_data
 @pytest.mark.parametrize("mapped", [True, False], ids=["map", "pread"])
 @pytest.mark.parametrize("workers", [1, 2, 4])
 @pytest.mark.parametrize("chunk", [5000, 100_000])
@@ -512,6 +517,7 @@ def test_worker_threads_give_the_same_output(workers: int, chunk: int, mapped: b
         assert got.out == pure.out
 
 
+@needs_data
 def test_kernel_thread_stops_early_and_reports_read_errors(tmp_path: Path) -> None:
     module = native.kernel_module()
     assert module is not None
@@ -552,6 +558,7 @@ def _read_file(path: Path, *, size: int = -1, check: bool = True) -> tuple[list[
     return results, sum(out[12] for out in results)
 
 
+@needs_data
 def test_memory_mapped_after_a_read_started_survives_it(tmp_path: Path) -> None:
     """Regression: consumed chunks are unmapped during the read, and the rest
     of the map at the end. Unmapping the whole map again at the end also
@@ -579,6 +586,7 @@ print(sum(len(x) for x in kept))
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
 
 
+@needs_data
 def test_a_file_that_grew_is_read_past_its_map(tmp_path: Path) -> None:
     """The map covers the file as it was at the start: lines written since
     are read with pread, the line across the map's end included."""
@@ -593,6 +601,7 @@ def test_a_file_that_grew_is_read_past_its_map(tmp_path: Path) -> None:
     assert got.out == run_bytes(data).out
 
 
+@needs_data
 def test_a_file_that_shrank_ends_where_it_now_ends(tmp_path: Path) -> None:
     """Each mapped block first checks the file's size: a file shorter than at
     the start is read to its new end, as pread would, with no fault."""
@@ -603,6 +612,7 @@ def test_a_file_that_shrank_ends_where_it_now_ends(tmp_path: Path) -> None:
     assert lines == data.count(b"\n")
 
 
+@needs_data
 def test_a_file_that_shrinks_under_a_mapped_read_is_an_error_not_a_crash(
     tmp_path: Path,
 ) -> None:
@@ -640,6 +650,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, captured.out, captured.err
 
 
+@needs_data
 @pytest.mark.parametrize("path", [SAMPLE_CSV, APACHE_LOGS], ids=["sample_csv", "apache_logs"])
 def test_cli_engines_agree(capsys: pytest.CaptureFixture[str], path: Path) -> None:
     outs = {}
@@ -650,9 +661,10 @@ def test_cli_engines_agree(capsys: pytest.CaptureFixture[str], path: Path) -> No
     assert outs["native"] == outs["python"] == outs["auto"]
 
 
+@needs_data
 def test_cli_workers(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(native, "WORKERS", native.WORKERS)  # --workers sets it
-    monkeypatch.setattr(native, "CHUNK", 100_000)  # apache_logs is 2.4 MB: several chunks
+    monkeypatch.setattr(native_reader, "WORKERS", native_reader.WORKERS)  # --workers sets it
+    monkeypatch.setattr(native_reader, "CHUNK", 100_000)  # apache_logs is 2.4 MB: several chunks
     outs = set()
     for workers in ("1", "2", "4"):
         code, out, _ = _cli(capsys, "--output", "jsonl", "--workers", workers, str(APACHE_LOGS))
@@ -665,6 +677,7 @@ def test_cli_workers(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
     assert "--workers" in capsys.readouterr().err
 
 
+@needs_data
 def test_auto_falls_back_without_kernel(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -788,6 +801,7 @@ def test_engine_refuses_a_ranked_interval_it_holds_counts_of() -> None:
         )
 
 
+@needs_data
 def test_chunks_read_from_a_guess_hand_over_the_true_start(tmp_path: Path) -> None:
     """A chunk read ahead starts from a guessed state that is checked on M and
     F only: its results must still carry the timeline's true start (and the
@@ -811,6 +825,7 @@ def test_chunks_read_from_a_guess_hand_over_the_true_start(tmp_path: Path) -> No
     assert seen == {(1549573859, 1549573859, 0)}
 
 
+@needs_data
 @pytest.mark.parametrize("workers", [2, 3, 4])
 def test_a_file_is_cut_into_a_multiple_of_the_workers(tmp_path: Path, workers: int) -> None:
     """Five chunks on two workers leave one of them alone on the last one:

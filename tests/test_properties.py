@@ -14,15 +14,16 @@ import random
 from fractions import Fraction
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CSV_HEADER, INVALID, Op, engine_run, row, run_bytes
-from hitwatch import native
+from hitwatch.engine.core import dense_run
 from hitwatch.formats import make
 from hitwatch.formats.base import decode_lines, parse_lines
-from hitwatch.rules.high_traffic import HighTraffic, Scan
-from hitwatch.sinks.base import iso_utc
+from hitwatch.model import Alert
+from hitwatch.render import iso_utc
+from hitwatch.rules.rate_above import RateAbove
 
 BASE = 1_549_573_860
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -299,73 +300,63 @@ def test_batched_engine_equals_reference(ops: list[Op], opts: dict[str, Any]) ->
     engine_run(ops, **opts)
 
 
-SCANS = [None] + ([native.fast_scan()] if native.available() else [])
-
-
 @settings(common, max_examples=300)
 @given(
     hits=st.lists(st.one_of(st.just(0), st.integers(0, 40)), max_size=300),
     window=st.integers(1, 40),
     threshold=st.sampled_from(["0", "0.1", "1", "2.5", "10", "7/3", "123456789/1000"]),
     cuts=st.lists(st.integers(1, 60), min_size=1, max_size=6),
-    ahead=st.lists(st.integers(0, 400), max_size=10),
     first=st.sampled_from([BASE, 0, -7]),
 )
-# A call whose first second empties the window, then an idle second: it stops there.
-@example(hits=[5, 0, 0, 0, 0], window=1, threshold="10", cuts=[1, 4], ahead=[], first=BASE)
-def test_take_seconds_equals_second_by_second(
-    hits: list[int], window: int, threshold: str, cuts: list[int], ahead: list[int], first: int
+def test_rate_above_in_bulk_equals_second_by_second(
+    hits: list[int], window: int, threshold: str, cuts: list[int], first: int
 ) -> None:
-    """HighTraffic.take_seconds, the pure loops and the compiled scan alike,
-    fed runs of seconds from the engine's dict as the engine does, equals
-    on_seconds on the same runs and on_second for every second; it takes
-    only the seconds it went through out of the dict, and leaves seconds
-    beyond them (hits not final yet)."""
-    for compiled in SCANS:
-        take_seconds_run(hits, window, threshold, cuts, ahead, first, compiled)
-
-
-def take_seconds_run(
-    hits: list[int],
-    window: int,
-    threshold: str,
-    cuts: list[int],
-    ahead: list[int],
-    first: int,
-    compiled: Scan | None,
-) -> None:
-    one = HighTraffic(window, Fraction(threshold))
-    bulk = HighTraffic(window, Fraction(threshold), compiled)
-    ref = HighTraffic(window, Fraction(threshold))  # on_seconds, in step with bulk
+    """RateAbove.evaluate over runs of seconds cut anywhere equals a recount of
+    the window at every second, compared as rationals (SPEC §4)."""
+    t = Fraction(threshold)
     expected = []
-    for i, h in enumerate(hits):
-        alert = one.on_second(first + i, h)
-        if alert is not None:
-            expected.append(alert)
-    later = {first + len(hits) + a: a + 1 for a in ahead}
-    seconds = {first + i: h for i, h in enumerate(hits) if h or i % 3 == 0}
-    seconds.update(later)
+    firing = False
+    since = 0
+    for i in range(len(hits)):
+        total = sum(hits[max(0, i - window + 1) : i + 1])
+        now = total > t * window
+        if now != firing:
+            firing = now
+            if now:
+                since = first + i
+                expected.append(Alert("r", "rate_above", "firing", first + i, total, window, t))
+            else:
+                expected.append(
+                    Alert("r", "rate_above", "resolved", first + i, total, window, t, since)
+                )
+    rule = RateAbove("r", window, t)
     got = []
-    i = 0
-    n = 0
+    i = n = 0
     while i < len(hits):
-        if hits[i] == 0 and bulk.idle:  # the engine skips these
-            assert bulk.on_second(first + i, seconds.pop(first + i, 0)) is None
-            assert ref.on_second(first + i, 0) is None
-            i += 1
-            continue
-        size = min(cuts[n % len(cuts)], len(hits) - i)
+        size = cuts[n % len(cuts)]
         n += 1
-        alerts, taken = bulk.take_seconds(seconds, first + i, first + i + size)
-        assert (alerts, taken) == ref.on_seconds(first + i, hits[i : i + size])
-        assert 1 <= taken <= size
-        assert not any(first + i <= s < first + i + taken for s in seconds)
-        got.extend(alerts)
-        i += taken
+        got += rule.evaluate(first + i, hits[i : i + size])
+        i += size
     assert got == expected
-    assert seconds == later
-    assert (bulk.total, bulk.firing, bulk._hits) == (one.total, one.firing, one._hits)
-    assert (ref.total, ref.firing, ref._hits) == (one.total, one.firing, one._hits)
+    assert rule.firing() == (["r"] if firing else [])
+
+
+@settings(common, max_examples=300)
+@given(
+    hits=st.lists(st.one_of(st.just(0), st.integers(0, 3)), max_size=200),
+    settled=st.integers(-5, 50),
+    horizon=st.integers(0, 30),
+)
+def test_dense_run_is_where_the_rules_may_change(
+    hits: list[int], settled: int, horizon: int
+) -> None:
+    """dense_run takes second j while j <= settled or hits fall in [j - horizon, j]."""
+    taken, last = dense_run(hits, settled, horizon)
+    j = 0
+    while j < len(hits) and (j <= settled or any(hits[max(0, j - horizon) : j + 1])):
+        j += 1
+    assert taken == j
+    assert last == max((i for i in range(taken) if hits[i]), default=-1)
 
 
 # ---------------------------------------------------------------- parsers

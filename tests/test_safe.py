@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hitwatch.sinks.base import _ESCAPES, safe
+from hitwatch.render import _ESCAPES, safe
 
 
 def test_every_ascii_character() -> None:

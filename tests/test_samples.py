@@ -1,4 +1,4 @@
-"""The two real logs in ../shared/data, end to end, through the CLI."""
+"""The two real logs in ../shared/data, end to end, through the CLI (skipped without them)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from conftest import APACHE_LOGS, SAMPLE_CSV, run_bytes
+from conftest import APACHE_LOGS, SAMPLE_CSV, needs_data, run_bytes
 from hitwatch.cli import main
+
+pytestmark = needs_data
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

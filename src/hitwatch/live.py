@@ -17,19 +17,22 @@ with fake ones, step by step, without sleeping.
 from __future__ import annotations
 
 import io
+import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Protocol, runtime_checkable
 
+from hitwatch.config import Config
 from hitwatch.engine.core import Engine
-from hitwatch.pipeline import Note, OnInvalid, Reader, Run, make_reader
-from hitwatch.sinks import Sink
-from hitwatch.sinks.base import safe
+from hitwatch.model import Status
+from hitwatch.outputs import FanOut, Output
+from hitwatch.pipeline import Run
+from hitwatch.readers import Note, OnInvalid, Reader, make_reader
+from hitwatch.render import safe
 from hitwatch.sources import Source, SourceError
-from hitwatch.sources.follow import Follower
+from hitwatch.sources.follow import Follower, has_magic, since_offset
 
 POLL_INTERVAL = 0.05
 """Seconds to wait when a poll found nothing new (adds at most this to the delay)."""
@@ -51,55 +54,6 @@ class Stop:
     @property
     def requested(self) -> bool:
         return self.code is not None
-
-
-@dataclass(frozen=True)
-class Status:
-    """What a live display shows besides the events."""
-
-    mode: str
-    sources: tuple[str, ...]
-    log_time: int | None  # M, the newest log time read (or reached by the idle clock)
-    final: int | None  # the last final second
-    lines: int
-    lines_per_s: float
-    records: int
-    late: int
-    invalid: int
-    window_hits: int
-    window: int
-    threshold: Fraction
-    firing: bool
-    idle: bool  # the idle clock is moving log time
-
-    @property
-    def rate(self) -> float:
-        return self.window_hits / self.window if self.window else 0.0
-
-
-@runtime_checkable
-class StatusSink(Protocol):
-    """A sink that also shows the live status; `tick` returns False to ask to stop."""
-
-    def tick(self, status: Status) -> bool: ...
-
-
-@runtime_checkable
-class Screen(Protocol):
-    """A sink that takes over the terminal (the dashboard) and shows notes itself."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def note(self, text: str) -> None: ...
-
-
-@runtime_checkable
-class QuietFlushing(Protocol):
-    """A sink that holds back runs of empty intervals (text) and can write them now."""
-
-    def flush_quiet(self) -> None: ...
 
 
 class IdleClock:
@@ -164,6 +118,10 @@ class _Rate:
         return self.value
 
 
+def fan_out(output: Output) -> FanOut:
+    return output if isinstance(output, FanOut) else FanOut([output])
+
+
 def _placeholder(name: str) -> Source:
     # Readers are fed bytes; the Source only names them.
     return Source(name, io.BytesIO(), live=True)
@@ -175,17 +133,16 @@ class _Shell:
 
     format_name: str
     engine: Engine
-    sink: Sink
+    output: FanOut
     note: Note
     on_invalid: OnInvalid
     now: Callable[[], float]
     mode: str
+    engine_name: str = "auto"  # which reader make_reader gives (--engine)
     state: Run = field(default_factory=Run)
     readers: dict[str, Reader] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     rate: _Rate | None = None
-    flush: Callable[[], None] | None = None  # the output, after events (a pipe must not wait)
-    engine_name: str = "auto"  # which reader make_reader gives (--engine)
 
     def feed(self, name: str, data: bytes, source: Source | None = None) -> None:
         reader = self.readers.get(name)
@@ -212,26 +169,20 @@ class _Shell:
     def emit(self) -> None:
         events = self.engine.drain()
         if events:
-            self.sink.emit(events)
-            if self.flush is not None:
-                self.flush()
+            self.output.emit(events)
 
     def flush_quiet(self) -> None:
-        if isinstance(self.sink, QuietFlushing):
-            self.sink.flush_quiet()
+        self.output.flush_quiet()
 
     def tick(self, *, idle: bool = False) -> bool:
-        """Give the sink the status if it shows one; False when it asks to stop."""
-        if not isinstance(self.sink, StatusSink):
-            return True
+        """Give the outputs the status; False when one asks to stop."""
         now = self.now()
         if self.rate is None:
             self.rate = _Rate(now)
-        return self.sink.tick(self.status(self.rate.update(now, self.state.lines), idle))
+        return self.output.tick(self.status(self.rate.update(now, self.state.lines), idle))
 
     def status(self, lines_per_s: float, idle: bool) -> Status:
         e = self.engine
-        rule = e.rules[0] if e.rules else None
         has = e.max_ts >= 0
         return Status(
             mode=self.mode,
@@ -243,16 +194,13 @@ class _Shell:
             records=e.records,
             late=e.late,
             invalid=e.invalid,
-            window_hits=int(getattr(rule, "total", 0)),
-            window=int(getattr(rule, "window", 0)),
-            threshold=Fraction(getattr(rule, "threshold", 0)),
-            firing=bool(getattr(rule, "firing", False)),
             idle=idle,
+            rules=tuple(rule.status() for rule in e.rules),
         )
 
     def close(self) -> Run:
         self.emit()
-        self.sink.close(self.engine.summary(self.state.lines))
+        self.output.close(self.engine.summary(self.state.lines))
         return self.state
 
 
@@ -264,7 +212,7 @@ class FollowLoop:
         follower: Follower,
         format_name: str,
         engine: Engine,
-        sink: Sink,
+        output: Output,
         note: Note,
         on_invalid: OnInvalid,
         *,
@@ -272,7 +220,6 @@ class FollowLoop:
         sleep: Callable[[float], None] = time.sleep,
         poll_interval: float = POLL_INTERVAL,
         stop: Stop | None = None,
-        flush: Callable[[], None] | None = None,
         engine_name: str = "auto",
     ) -> None:
         self.follower = follower
@@ -281,9 +228,9 @@ class FollowLoop:
         self.sleep = sleep
         self.poll_interval = poll_interval
         self.stop = stop or Stop()
-        self.shell = _Shell(format_name, engine, sink, note, on_invalid, now, "follow")
-        self.shell.flush = flush
-        self.shell.engine_name = engine_name
+        self.shell = _Shell(
+            format_name, engine, fan_out(output), note, on_invalid, now, "follow", engine_name
+        )
         for name in follower.patterns:
             self.shell.sources.append(name)
         self.clock = IdleClock(engine.lateness, now())
@@ -328,7 +275,7 @@ def run_paced(
     sources: Iterable[Source],
     format_name: str,
     engine: Engine,
-    sink: Sink,
+    output: Output,
     note: Note,
     on_invalid: OnInvalid,
     *,
@@ -337,15 +284,13 @@ def run_paced(
     sleep: Callable[[float], None] = time.sleep,
     stop: Stop | None = None,
     block_size: int = PACED_BLOCK,
-    flush: Callable[[], None] | None = None,
     engine_name: str = "auto",
 ) -> Run:
     """`--speed X`: like `pipeline.run`, holding each block back to X times log time."""
     stop = stop or Stop()
     sources = list(sources)
-    shell = _Shell(format_name, engine, sink, note, on_invalid, now, f"replay ×{speed:g}")
-    shell.flush = flush
-    shell.engine_name = engine_name
+    mode = f"replay ×{speed:g}"
+    shell = _Shell(format_name, engine, fan_out(output), note, on_invalid, now, mode, engine_name)
     state = shell.state
     t0 = 0.0
     m0 = -1
@@ -394,38 +339,34 @@ SIGTERM_EXIT = 0
 """SIGTERM is the ordinary way to stop a follower (systemd, docker stop): a clean exit."""
 
 
-def usage_problem(paths: list[str], *, follow: bool, speed: float | None, since: int | None) -> str:
-    """What is wrong with these live-mode options, or "" when nothing is."""
-    import os
-
-    from hitwatch.sources.follow import has_magic
-
+def usage_problem(config: Config) -> str | None:
+    """What is wrong with these live-mode options, or None."""
+    follow, speed, since = config.follow, config.speed, config.since
     if since is not None and not follow:
         return "--since needs --follow"
     if follow and speed is not None:
         return "--speed replays finished files; it cannot be combined with --follow"
     if not follow:
-        return ""
-    if "-" in paths:
+        return None
+    if "-" in config.paths:
         return "--follow reads files, not standard input (for a pipe: tail -F log | hitwatch -)"
-    for path in paths:
+    for path in config.paths:
         if has_magic(path):
             continue
         if not os.path.exists(path):
-            return f"{safe(path)}: no such file"
+            return f"{path}: no such file"
         if os.path.isdir(path):
-            return f"{safe(path)}: is a directory"
+            return f"{path}: is a directory"
         if not os.access(path, os.R_OK):
-            return f"{safe(path)}: permission denied"
-    return ""
+            return f"{path}: permission denied"
+    return None
 
 
 def run_cli(
-    args: object,
-    paths: list[str],
+    config: Config,
     sources: list[Source],
     engine: Engine,
-    sink: Sink,
+    output: FanOut,
     note: Note,
     on_invalid: OnInvalid,
 ) -> Run:
@@ -435,16 +376,10 @@ def run_cli(
     is flushed and the summary printed; Ctrl-C then exits 130, SIGTERM 0. A
     second Ctrl-C interrupts at once.
     """
-    import signal
-    import sys
-
-    from hitwatch.sources.follow import since_offset
-
     stop = Stop()
-    flush = None if isinstance(sink, Screen) else sys.stdout.flush
-    dashboard = sink if isinstance(sink, Screen) else None
-    if dashboard is not None:
-        note = dashboard.note
+    screen = output.screen
+    if screen is not None:
+        note = screen.note
 
     def on_signal(signum: int, _frame: object) -> None:
         if stop.requested and signum == signal.SIGINT:
@@ -453,47 +388,35 @@ def run_cli(
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if dashboard is not None:
-            dashboard.start()
-        format_name: str = getattr(args, "format", "auto")
-        engine_name: str = getattr(args, "engine", "auto")
-        speed: float | None = getattr(args, "speed", None)
-        if speed is not None:
+        if screen is not None:
+            screen.start()
+        if config.speed is not None:
             return run_paced(
                 sources,
-                format_name,
+                config.format,
                 engine,
-                sink,
+                output,
                 note,
                 on_invalid,
-                speed=speed,
+                speed=config.speed,
                 stop=stop,
-                flush=flush,
-                engine_name=engine_name,
+                engine_name=config.engine,
             )
-        since: int | None = getattr(args, "since", None)
-        start: str | Callable[[str, int], int] = "beginning"
-        if since == 0:
-            start = "end"
-        elif since is not None:
-            seconds = since
-
-            def start(path: str, _size: int) -> int:
-                return since_offset(path, seconds, format_name)
-
-        # --verbose says what --since came to for each file.
-        say_start = since is not None and getattr(args, "verbose", False)
-        follower = Follower(paths, start=start, note=note, say_start=say_start)
+        follower = Follower(
+            list(config.paths),
+            start=_start(config),
+            note=note,
+            say_start=config.since is not None and config.verbose,  # where --since came to
+        )
         loop = FollowLoop(
             follower,
-            format_name,
+            config.format,
             engine,
-            sink,
+            output,
             note,
             on_invalid,
             stop=stop,
-            flush=flush,
-            engine_name=engine_name,
+            engine_name=config.engine,
         )
         return loop.run()
     except KeyboardInterrupt:
@@ -504,11 +427,25 @@ def run_cli(
         # The loop's line count is gone with it; the engine's counts add up to it.
         e = engine
         run.lines = e.rows + e.invalid + e.headers + e.empty
-        sink.emit(e.drain())
-        sink.close(e.summary(run.lines))
+        output.emit(e.drain())
+        output.close(e.summary(run.lines))
         return run
     finally:
-        if dashboard is not None:
-            dashboard.stop()
+        if screen is not None:
+            screen.stop()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _start(config: Config) -> str | Callable[[str, int], int]:
+    """Where --since makes the Follower start the files it finds first."""
+    since = config.since
+    if since is None:
+        return "beginning"
+    if since == 0:
+        return "end"
+
+    def start(path: str, _size: int) -> int:
+        return since_offset(path, since, config.format)
+
+    return start

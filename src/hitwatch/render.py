@@ -1,13 +1,12 @@
-"""Formatting shared by the sinks: times, durations, numbers, safe text."""
+"""How values are written for people: times, durations, numbers, safe text.
+
+Shared by the outputs and the rules' text lines; imports no stage."""
 
 from __future__ import annotations
 
-from hitwatch._typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from hitwatch.rules.high_traffic import Threshold
+from hitwatch.model import Threshold
 
 # Control characters (C0, DEL, C1) and the invisible ones that reorder or break
 # lines; a log line must never reach a terminal as a control sequence.
@@ -35,9 +34,6 @@ _LAST_YEAR = 9999 + 400
 
 
 def _utc(ts: int) -> tuple[datetime, int]:
-    # Imported here: UTC times do without datetime (1 ms to import).
-    from datetime import UTC, datetime
-
     if ts > _SHIFT_AFTER:
         return datetime.fromtimestamp(ts - _CYCLE, UTC), 400
     return datetime.fromtimestamp(ts, UTC), 0

@@ -1,9 +1,14 @@
 """The reference engine: records in, events out (SPEC §2–4).
 
-Pure: no I/O, no wall clock. Records arrive as `Row` tuples in reading order;
-the engine decides which are late, keeps per-second hits and per-interval
-counts, makes seconds final as the log's time advances, runs the alert rules
-over every final second and emits reports, alerts and a summary.
+Pure: no I/O, no wall clock. Records arrive as `Row` tuples (or columns) in
+reading order; the engine decides which are late, keeps per-second hits and
+per-interval counts, makes seconds final as the log's time advances, runs the
+alert rules over every final second and emits reports, alerts and a summary.
+
+A block-at-a-time engine (the native kernel, `hitwatch.readers.native`) does
+the per-line part itself and hands over counts with `absorb`; everything per
+second and per interval (rules, reports, their order) stays here, one code
+path for both.
 
 The per-record loop (`_feed_started`) is the hot path of the pure-Python
 engine, so it works on plain tuples and local variables; everything per second
@@ -12,77 +17,71 @@ or per interval happens in ordinary, readable code.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, compress, islice, pairwise, repeat
-from operator import add, floordiv, itemgetter, le, ne
+from operator import add, eq, floordiv, itemgetter, le, ne
 
-from hitwatch._typing import TYPE_CHECKING, Protocol
-from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, ReportLine, Summary
-
-if TYPE_CHECKING:
-    from typing import Any
-
-Row = tuple[int, int, str, str, str, str]
-"""One accepted line: (ts, bytes, section, host, status class, method)."""
-
-Column = Sequence[str]
+from hitwatch.model import (
+    MAX_METHODS,
+    OTHER,
+    STATUS_CLASSES,
+    Alert,
+    Column,
+    Event,
+    Quiet,
+    Ranked,
+    Report,
+    Row,
+    Summary,
+    empty_report,
+)
+from hitwatch.rules import Rule
 
 TimeState = tuple[bool, int, int, int, int, int]
 """(started, start, final, max_ts, min_ts, invalid before start): see `Engine.time_state`."""
 
-ReadyReport = tuple[int, int, Ranked, Ranked, Ranked, Ranked, int, int, int] | str
-"""A complete interval, ranked: the fields of its Report after start_ts and
-end_ts, or (for a jsonl run) the JSON line of that Report (a ReportLine)."""
+ReadyReport = tuple[int, int, Ranked, Ranked, Ranked, Ranked, int, int, int]
+"""A complete interval, ranked by a block engine: the fields of its Report
+after start_ts and end_ts."""
 
 IntervalCounts = tuple[
     int, int, int, int, int, Sequence[int], Mapping[str, int], Mapping[str, int], Mapping[str, int]
 ]
 """(k, hits, bytes, late, invalid, hits by status class 1xx..5xx, sections, hosts, methods)."""
 
-_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
-
-
-def _load_count_elements() -> Callable[[Mapping[Any, int], Iterable[Any]], None]:
-    # Counter.update's C loop, without update()'s per-call Python overhead,
-    # which dominated when a batch spans many intervals.
-    import collections
-
-    return getattr(collections, "_count_elements")  # type: ignore[no-any-return]  # noqa: B009
-
-
-_count_elements = _load_count_elements()
-
-MAX_METHODS = 20
-"""Methods listed per report; hostile logs can invent any number of them."""
-
-OTHER = "(other)"
-
 _count = itemgetter(1)
 
 
-class Rule(Protocol):
-    """An alert rule: a state machine over final seconds (see rules/).
+def _alert_ts(alert: Alert) -> int:
+    return alert.ts
 
-    A rule may also have `take_seconds(seconds, first, end) -> (alerts,
-    taken)`, the same over a run of seconds at once, taking their hits out of
-    the engine's dict (see HighTraffic.take_seconds); the engine uses it when
-    it is the only rule.
+
+def dense_run(hits: Sequence[int], settled: int, horizon: int) -> tuple[int, int]:
+    """How many of these consecutive seconds the rules must take one by one,
+    and the index of the last second with hits among them (-1 for none).
+
+    Second j must be taken while j <= `settled` (the rules settle there from
+    earlier hits) or some second in [j - horizon, j] has hits. With C-level
+    loops: a replay has a final second for every second of log time.
     """
+    n = len(hits)
+    counts = list(accumulate(map(bool, hits), initial=0))  # seconds with hits before j
+    lagged = [0] * min(n, horizon) + counts[: max(0, n - horizon)]  # the same before j - horizon
+    begin = max(0, settled + 1)
+    taken = next(
+        compress(
+            range(begin, n), map(eq, islice(counts, begin + 1, None), islice(lagged, begin, None))
+        ),
+        n,
+    )
+    total = counts[taken]
+    return taken, (bisect_left(counts, total) - 1 if total else -1)
 
-    @property
-    def idle(self) -> bool: ...
-
-    @property
-    def firing(self) -> bool: ...
-
-    def on_second(self, s: int, hits: int) -> Alert | None: ...
-
-
-BulkRule = Callable[[dict[int, int], int, int], tuple[list[Alert], int]]
 
 _BULK = 4096
-"""Seconds given to a bulk rule at a time (bounds the lists it builds)."""
+"""Final seconds given to the rules at a time (bounds the lists they build)."""
 
 
 class _Interval:
@@ -99,6 +98,23 @@ class _Interval:
         self.methods: Counter[str] = Counter()
         self.late = 0
         self.invalid = 0
+
+    def add(
+        self,
+        ts: Sequence[int],
+        nbytes: Sequence[int],
+        sections: Column,
+        hosts: Column,
+        classes: Column,
+        methods: Column,
+    ) -> None:
+        """Count a run of accepted lines that all fall in this interval."""
+        self.hits += len(ts)
+        self.bytes += sum(nbytes)
+        self.sections.update(sections)
+        self.hosts.update(hosts)
+        self.status.update(classes)
+        self.methods.update(methods)
 
 
 def _rank(counts: dict[str, int], limit: int) -> Ranked:
@@ -167,6 +183,10 @@ class Engine:
         self.max_late = 0
         self.alerts = 0
         self._out: list[Event] = []
+        # The rules settle a horizon after each second with hits (Rule.horizon):
+        # past `_settled`, seconds without hits change nothing but reports.
+        self._horizon = max((rule.horizon for rule in self.rules), default=0)
+        self._settled = -1
 
     # ----------------------------------------------------------------- input
 
@@ -221,7 +241,7 @@ class Engine:
         if self._ended:
             raise RuntimeError("engine already finished")
         self.rows += len(ts)
-        _count_elements(self._seconds, ts)
+        self._seconds.update(ts)
         interval = self.interval
         ks = list(map(floordiv, ts, repeat(interval)))
         if ks[0] == ks[-1] and min(ks) == max(ks):
@@ -229,24 +249,13 @@ class Engine:
         else:
             # Lines are nearly in order: count each run of one interval at once.
             cuts = [0, *compress(range(1, len(ks)), map(ne, ks, islice(ks, 1, None))), len(ks)]
-        count = _count_elements
         if len(cuts) == 2:
-            iv = self._interval(ks[0])
-            iv.hits += len(ts)
-            iv.bytes += sum(nbytes)
-            count(iv.sections, sections)
-            count(iv.hosts, hosts)
-            count(iv.status, classes)
-            count(iv.methods, methods)
+            self._interval(ks[0]).add(ts, nbytes, sections, hosts, classes, methods)
         else:
             for a, b in pairwise(cuts):
-                iv = self._interval(ks[a])
-                iv.hits += b - a
-                iv.bytes += sum(nbytes[a:b])
-                count(iv.sections, sections[a:b])
-                count(iv.hosts, hosts[a:b])
-                count(iv.status, classes[a:b])
-                count(iv.methods, methods[a:b])
+                self._interval(ks[a]).add(
+                    ts[a:b], nbytes[a:b], sections[a:b], hosts[a:b], classes[a:b], methods[a:b]
+                )
         self.max_ts = newest
         if self.max_ts - lag > self.final:
             self._advance(self.max_ts - lag)
@@ -306,8 +315,7 @@ class Engine:
 
         `ready` holds complete intervals that the block engine ranked itself,
         exactly as `_emit_report` would (k past `holds_upto()`): their
-        reports are made from them as they are, and one given as its JSON
-        line is emitted as a ReportLine.
+        reports are made from them as they are.
         """
         if self._ended:
             raise RuntimeError("engine already finished")
@@ -323,7 +331,7 @@ class Engine:
             iv.bytes += nbytes
             iv.late += late_k
             iv.invalid += invalid_k
-            for name, n in zip(_CLASSES, status, strict=False):
+            for name, n in zip(STATUS_CLASSES, status, strict=False):
                 if n:
                     iv.status[name] += n
             iv.sections.update(sections)
@@ -386,7 +394,7 @@ class Engine:
 
     @property
     def firing(self) -> tuple[str, ...]:
-        return tuple(getattr(r, "name", type(r).__name__) for r in self.rules if r.firing)
+        return tuple(name for rule in self.rules for name in rule.firing())
 
     def summary(self, lines: int) -> Summary:
         """The closing totals; `lines` is what the reader counted, independently."""
@@ -496,42 +504,46 @@ class Engine:
             self._invalid_before_start = 0
 
     def _advance(self, target: int) -> None:
-        """Make the seconds `final + 1 .. target` final, emitting events in order."""
-        interval = self.interval
-        seconds = self._seconds
-        rules = self.rules
-        bulk = getattr(rules[0], "take_seconds", None) if len(rules) == 1 else None
+        """Make the seconds `final + 1 .. target` final, emitting events in order.
+
+        The rules take the seconds in dense runs, which go on for a rule
+        horizon past each second with hits; the empty stretches between runs,
+        where no rule can change, are only reported (one Quiet for a long one).
+        """
+        seconds = self._seconds  # every key is after `final`
         s = self.final + 1
         while s <= target:
-            if s not in seconds and all(r.idle for r in rules):
-                # Nothing can happen until the next second with hits: skip there.
-                nxt = min(seconds, default=target + 1)
-                stop = min(nxt, target + 1)
+            if s > self._settled and not seconds.get(s):
+                stop = min(min(seconds, default=target + 1), target + 1)
                 self._emit_span(s, stop)
                 s = stop
                 continue
-            if bulk is not None:
-                s = self._advance_bulk(bulk, s, min(target + 1, s + _BULK))
-                continue
-            hits = seconds.pop(s, 0)
-            for rule in rules:
-                self._alert(rule.on_second(s, hits))
-            if (s + 1) % interval == 0:
-                self._emit_report(s // interval, s + 1)
-            s += 1
+            end = min(target + 1, s + (_BULK if self.batch else 1))
+            hits = list(map(seconds.get, range(s, end), repeat(0)))
+            n, last_hit = dense_run(hits, self._settled - s, self._horizon)
+            if last_hit >= 0:
+                self._settled = max(self._settled, s + last_hit + self._horizon)
+            for _ in map(seconds.pop, range(s, s + n), repeat(0)):
+                pass
+            del hits[n:]
+            self._run_rules(s, hits)
+            s += n
         self.final = max(self.final, target)
 
-    def _advance_bulk(self, take_seconds: BulkRule, s: int, end: int) -> int:
-        """`_advance` for the seconds `s .. end - 1` with a rule that takes seconds in
-        bulk; it may stop early (an idle stretch). Returns the next second to do."""
-        alerts, n = take_seconds(self._seconds, s, end)
-        stop = s + n
-        # Events in the order of the per-second loop: a second's alerts, then
-        # the report of the interval it ends.
+    def _run_rules(self, first: int, hits: list[int]) -> None:
+        """The rules over the final seconds `first ..` with these hits, and the
+        reports of the intervals that end among them, in SPEC order: a second's
+        alerts (in rule order), then the report of the interval it ends."""
+        if len(self.rules) == 1:
+            alerts = self.rules[0].evaluate(first, hits)
+        else:
+            alerts = [a for rule in self.rules for a in rule.evaluate(first, hits)]
+            alerts.sort(key=_alert_ts)  # stable: rule order within a second
         interval = self.interval
         pending = iter(alerts)
         alert = next(pending, None)
-        for last in range(s + interval - 1 - s % interval, stop, interval):
+        stop = first + len(hits)
+        for last in range(first + interval - 1 - first % interval, stop, interval):
             while alert is not None and alert.ts <= last:
                 self._alert(alert)
                 alert = next(pending, None)
@@ -539,13 +551,11 @@ class Engine:
         while alert is not None:
             self._alert(alert)
             alert = next(pending, None)
-        return stop
 
-    def _alert(self, alert: Alert | None) -> None:
-        if alert is not None:
-            if alert.state == "firing":
-                self.alerts += 1
-            self._out.append(alert)
+    def _alert(self, alert: Alert) -> None:
+        if alert.state == "firing":
+            self.alerts += 1
+        self._out.append(alert)
 
     def _emit_span(self, s: int, stop: int) -> None:
         """Emit the reports of intervals ending in the hit-free seconds `[s, stop)`."""
@@ -568,15 +578,12 @@ class Engine:
         start = max(k * interval, self.start)
         if self._ready:
             ready = self._ready.pop(k, None)
-            if type(ready) is str:
-                self._out.append(ReportLine(start, end, ready))
-                return
             if ready is not None:
                 self._out.append(Report(start, end, *ready))
                 return
         iv = self._intervals.pop(k, None)
         if iv is None:
-            self._out.append(Report(start, end, 0, 0, (), (), (), (), 0, 0, 0))
+            self._out.append(empty_report(start, end))
             return
         hits = iv.hits
         methods = iv.methods

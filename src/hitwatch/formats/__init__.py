@@ -1,18 +1,52 @@
-"""Log formats: text lines in, rows out. `detect` picks one from a source's first lines.
+"""Log formats: text lines in, rows out, and `detect` to pick one per source.
 
-The parsers (`clf`, `csv`) are imported when a parser is made: they compile
-regular expressions, and a run on the native engine, which detects a format
-with `detect_bytes` and the kernel's `classify`, never needs them, nor `re`.
+`FORMATS` is the registry: a format is one module with a parser class (see
+`formats.base.Format`) and an entry here that says how to make it, whether
+`auto` may pick it, and whether the native kernel parses it too (`native`,
+the kernel's name for it). Engines are chosen from this table, in
+`hitwatch.readers.make_reader`, never by guessing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import islice
 
-from hitwatch.formats.base import HEADERS, MAX_LINE, Block, Format, decode_lines
+from hitwatch.formats.base import HEADERS, Format, decode_lines
+from hitwatch.formats.clf import ClfFormat, looks_combined
+from hitwatch.formats.csv import CsvFormat
+from hitwatch.model import MAX_LINE
 
-NAMES = ("auto", "csv", "clf", "combined")
+
+@dataclass(frozen=True)
+class FormatInfo:
+    """A registered format."""
+
+    name: str
+    shape: str  # one line for --help
+    make: Callable[[], Format]
+    native: str | None = None  # the kernel's format (`native.FORMATS`), if it parses this one
+
+
+FORMATS: dict[str, FormatInfo] = {
+    "csv": FormatInfo(
+        "csv",
+        '"remotehost","rfc931","authuser","date","request","status","bytes"',
+        CsvFormat,
+        native="csv",
+    ),
+    "clf": FormatInfo("clf", "Common Log Format", lambda: ClfFormat("clf"), native="clf"),
+    "combined": FormatInfo(
+        "combined",
+        "clf + referer and user agent",
+        lambda: ClfFormat("combined"),
+        native="clf",  # one parser reads both (SPEC §1)
+    ),
+}
+
+NAMES = ("auto", *FORMATS)
+
 SAMPLE_LINES = 20
 """Non-empty, non-header lines that auto-detection looks at..."""
 SCAN_LINES = 1000
@@ -24,9 +58,10 @@ IS_CSV, IS_CLF, IS_COMBINED = 1, 2, 4
 _HEADER_BYTES = frozenset(h.encode() for h in HEADERS)
 
 __all__ = [
+    "FORMATS",
     "NAMES",
-    "Block",
     "Format",
+    "FormatInfo",
     "decode_lines",
     "detect",
     "detect_bytes",
@@ -36,16 +71,11 @@ __all__ = [
 
 
 def make(name: str) -> Format:
-    """A fresh parser for a format name other than `auto`."""
-    if name == "csv":
-        from hitwatch.formats.csv import CsvFormat
-
-        return CsvFormat()
-    if name in ("clf", "combined"):
-        from hitwatch.formats.clf import ClfFormat
-
-        return ClfFormat(name)
-    raise ValueError(f"unknown format {name!r}")
+    """A fresh parser for a registered format."""
+    try:
+        return FORMATS[name].make()
+    except KeyError:
+        raise ValueError(f"unknown format {name!r}") from None
 
 
 def detect(lines: list[str]) -> str | None:
@@ -60,9 +90,6 @@ def detect(lines: list[str]) -> str | None:
     sample = list(islice((line for line in scan if line and line not in HEADERS), SAMPLE_LINES))
     if not sample:
         return None
-    from hitwatch.formats.clf import ClfFormat, looks_combined
-    from hitwatch.formats.csv import CsvFormat
-
     csv, clf = CsvFormat(), ClfFormat()
     kinds = [
         (not isinstance(csv.parse_line(line), str)) * IS_CSV

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
-from hitwatch._typing import NamedTuple, Protocol
-from hitwatch.engine.core import Row
-
-MAX_LINE = 64 * 1024
-"""Bytes; a longer line is invalid (SPEC §1)."""
+from hitwatch.model import MAX_LINE, OTHER, Block, Row
 
 MAX_TS = 253402300799
 """9999-12-31T23:59:59Z: the last second an ISO 8601 date can name."""
-
-OTHER = "(other)"
 
 HEADERS = frozenset(
     {
@@ -31,114 +26,6 @@ STATUS_CLASS: dict[str, str] = {str(n): f"{n // 100}xx" for n in range(100, 600)
 _ALPHA = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _SCHEME_CHARS = _ALPHA | frozenset("0123456789+.-")
 _CACHE_LIMIT = 100_000
-
-
-class Block:
-    """The parse of a block of lines, as columns, in reading order.
-
-    Accepted line i is `ts[i], nbytes[i], sections[i], hosts[i], classes[i],
-    methods[i]`. `invalid` holds (position among the accepted lines it came
-    before, line number, reason), so the engine sees invalid lines at the right
-    moment of the input.
-    """
-
-    # A plain class rather than a dataclass: defining that took 0.45 ms at every
-    # start, and every run imports formats; nor should this module be a reason
-    # for a run to import dataclasses (6 ms, inspect included).
-    __slots__ = (
-        "classes",
-        "empty",
-        "headers",
-        "hosts",
-        "invalid",
-        "lines",
-        "methods",
-        "nbytes",
-        "sections",
-        "ts",
-    )
-
-    def __init__(self, lines: int = 0) -> None:
-        self.ts: list[int] = []
-        self.nbytes: list[int] = []
-        self.sections: list[str] = []
-        self.hosts: list[str] = []
-        self.classes: list[str] = []
-        self.methods: list[str] = []
-        self.invalid: list[tuple[int, int, str]] = []
-        self.headers = 0
-        self.empty = 0
-        self.lines = lines
-
-    @classmethod
-    def of(
-        cls,
-        ts: list[int],
-        nbytes: list[int],
-        sections: Sequence[str],
-        hosts: Sequence[str],
-        classes: Sequence[str],
-        methods: Sequence[str],
-        lines: int,
-    ) -> Block:
-        block = cls(lines)
-        block.ts = ts
-        block.nbytes = nbytes
-        block.sections = list(sections)
-        block.hosts = list(hosts)
-        block.classes = list(classes)
-        block.methods = list(methods)
-        return block
-
-    def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Block):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Block({fields})"
-
-    @property
-    def rows(self) -> list[Row]:
-        return list(
-            zip(
-                self.ts,
-                self.nbytes,
-                self.sections,
-                self.hosts,
-                self.classes,
-                self.methods,
-                strict=True,
-            )
-        )
-
-    def columns(self, a: int = 0, b: int | None = None) -> Columns:
-        """The accepted lines `a:b` as the engine's `feed_columns` takes them."""
-        if a == 0 and b is None:
-            return (self.ts, self.nbytes, self.sections, self.hosts, self.classes, self.methods)
-        return (
-            self.ts[a:b],
-            self.nbytes[a:b],
-            self.sections[a:b],
-            self.hosts[a:b],
-            self.classes[a:b],
-            self.methods[a:b],
-        )
-
-    def add(self, row: Row) -> None:
-        self.ts.append(row[0])
-        self.nbytes.append(row[1])
-        self.sections.append(row[2])
-        self.hosts.append(row[3])
-        self.classes.append(row[4])
-        self.methods.append(row[5])
-
-
-Columns = tuple[list[int], list[int], list[str], list[str], list[str], list[str]]
 
 
 class Format(Protocol):

@@ -9,13 +9,10 @@ inside a quoted field) or not. A row must have exactly seven fields.
 from __future__ import annotations
 
 import re
-from functools import cache
 
-from hitwatch.engine.core import Row
 from hitwatch.formats.base import (
     MAX_TS,
     STATUS_CLASS,
-    Block,
     RequestCache,
     Text,
     describe,
@@ -23,18 +20,15 @@ from hitwatch.formats.base import (
     parse_lines,
     to_bytes,
 )
+from hitwatch.model import Block, Row
 
-
-@cache
-def _block() -> re.Pattern[str]:
-    """The shape nearly every line has, over a whole block, one match per line; any
-    other line matches the empty branch and goes through split_fields. Compiled
-    on first use: only the pure engine's `parse` needs it, detection does not."""
-    return re.compile(
-        r'^(?:"([^"\n]*)","[^"\n]*","[^"\n]*",([0-9]{1,12}),"([^"\n]*)",'
-        r"([1-5][0-9][0-9]),([0-9]{1,15}|-)|[^\n]*)$",
-        re.MULTILINE,
-    )
+# The shape nearly every line has, over a whole block, one match per line; any
+# other line matches the empty branch and goes through split_fields.
+_BLOCK = re.compile(
+    r'^(?:"([^"\n]*)","[^"\n]*","[^"\n]*",([0-9]{1,12}),"([^"\n]*)",'
+    r"([1-5][0-9][0-9]),([0-9]{1,15}|-)|[^\n]*)$",
+    re.MULTILINE,
+)
 
 
 def split_fields(line: str) -> list[str] | None:
@@ -107,7 +101,7 @@ class CsvFormat:
 
     def parse(self, text: Text) -> Block:
         """The whole block at C speed when every line is canonical, else line by line."""
-        found = _block().findall(text.text)
+        found = _BLOCK.findall(text.text)
         if len(found) != len(text.lines):
             return parse_lines(self, text)
         hosts, dates, requests, statuses, sizes = zip(*found, strict=True)

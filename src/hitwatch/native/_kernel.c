@@ -1,18 +1,15 @@
-/* hitwatch.native._kernel: the Python face of kernel_core.h.
+/* hitwatch.native._kernel: the Python face of kernel_core.h. Bytes in, counts out.
  *
- * Kernel(format, interval, lateness, top, lines): set_state(..., floor) takes
- * the engine's time state while the kernel holds no counts, and the largest
- * k of an interval the engine holds counts of (complete intervals past it
- * are handed over ranked, see export_ready, or with `lines` as their
- * report's JSON line, for a jsonl run); feed(data, first_lineno, last, all)
+ * Kernel(format, interval, lateness, top): set_state(..., floor) takes the
+ * engine's time state while the kernel holds no counts, and the largest k of
+ * an interval the engine holds counts of (complete intervals past it are
+ * handed over ranked, see export_ready); feed(data, first_lineno, last, all)
  * parses the whole lines of `data` (all of it when `last`) with the GIL
  * released and returns the counts it can hand over (see _kernel.pyi).
  * start(fd, ...) does the same for a regular file with worker threads that
  * read it (reader.h), and next() returns their results in order.
  * Keys are decoded with errors="replace" here, and raw keys that decode to
  * the same text are merged, so Python only ever sees text keys.
- * report_line(report) is the jsonl sink's line of a report, in C (jsonl.h),
- * and scan(...) the high_traffic rule's window over final seconds (high_traffic.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,8 +21,6 @@
 #define HW_THREADS 1
 #include "reader.h"
 #endif
-#include "jsonl.h"
-#include "high_traffic.h"
 
 typedef struct {
     PyObject_HEAD hw_kernel k;
@@ -35,7 +30,6 @@ typedef struct {
      * export_ready); top < 0 turns that off. The engine may hold counts of
      * intervals up to floor, which must be handed over as counts to merge. */
     long long top, floor;
-    int lines; /* ranked intervals go over as their report's JSON line */
     hw_ranked *rank_buf;
     size_t rank_cap;
 #ifdef HW_THREADS
@@ -60,11 +54,11 @@ static void Kernel_dealloc(KernelObject *self) {
 }
 
 static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"format", "interval", "lateness", "top", "lines", NULL};
-    int format, lines = 0;
+    static char *kwlist[] = {"format", "interval", "lateness", "top", NULL};
+    int format;
     long long interval, lateness, top = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLL|Lp", kwlist, &format, &interval, &lateness,
-                                     &top, &lines))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLL|L", kwlist, &format, &interval, &lateness,
+                                     &top))
         return -1;
     if (format != HW_CSV && format != HW_CLF) {
         PyErr_SetString(PyExc_ValueError, "format must be 0 (csv) or 1 (clf)");
@@ -88,7 +82,6 @@ static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
     }
     self->ready = 1;
     self->top = top < 0 ? -1 : top;
-    self->lines = lines;
     self->floor = LLONG_MAX;
     return 0;
 }
@@ -184,7 +177,7 @@ static PyObject *ranked_pairs(const hw_ranked *r, size_t n) {
  * not. Py_None when that would not be the same here: a key that is not
  * ASCII (decoding could merge keys or change their order) or more methods
  * than a report lists (their "(other)" entry): those go over as counts. */
-static PyObject *export_ready(KernelObject *self, const hw_interval *iv, long long start) {
+static PyObject *export_ready(KernelObject *self, const hw_interval *iv) {
     if (!hw_iv_ascii(iv)) Py_RETURN_NONE;
     size_t stride = iv->keys_n + 1, n[3];
     if (hw_grow((void **)&self->rank_buf, &self->rank_cap, sizeof *self->rank_buf, 3 * stride) <
@@ -198,14 +191,6 @@ static PyObject *export_ready(KernelObject *self, const hw_interval *iv, long lo
     size_t nm = hw_top(by_kind[HW_METHOD], n[HW_METHOD], HW_MAX_METHODS);
     size_t ns = hw_top(by_kind[HW_SECTION], n[HW_SECTION], top);
     size_t nh = hw_top(by_kind[HW_HOST], n[HW_HOST], top);
-    if (self->lines) {
-        /* The report's JSON line itself (see hw_interval_line), for a jsonl run. */
-        long long begin = (long long)iv->k * self->k.interval;
-        PyObject *line = hw_interval_line(iv, begin > start ? begin : start,
-                                          begin + self->k.interval, by_kind[HW_METHOD], nm,
-                                          by_kind[HW_SECTION], ns, by_kind[HW_HOST], nh);
-        if (line != NULL) return line;
-    }
     PyObject *methods = ranked_pairs(by_kind[HW_METHOD], nm);
     PyObject *sections = methods ? ranked_pairs(by_kind[HW_SECTION], ns) : NULL;
     PyObject *hosts = sections ? ranked_pairs(by_kind[HW_HOST], nh) : NULL;
@@ -255,7 +240,7 @@ static PyObject *result_to_python(KernelObject *self, const hw_result *res) {
     for (size_t i = 0; i < res->ivs_n; i++) {
         const hw_interval *iv = res->ivs[i];
         if (self->top >= 0 && iv->k > self->floor && iv->k <= kdone) {
-            PyObject *payload = export_ready(self, iv, (long long)res->start);
+            PyObject *payload = export_ready(self, iv);
             if (payload == NULL) goto fail;
             if (payload != Py_None) {
                 PyObject *k = PyLong_FromLongLong(iv->k);
@@ -495,12 +480,6 @@ static PyMethodDef module_methods[] = {
     {"classify", (PyCFunction)hw_classify_line, METH_O,
      "classify(line): what format detection asks of a line without its line ending, as "
      "bits: 1 a CSV record, 2 a CLF record, 4 CLF with referer and user agent (see parse.h)"},
-    {"report_line", (PyCFunction)hw_report_line, METH_O,
-     "report_line(report): sinks/jsonl.py's line of a Report, or None when it leaves the "
-     "report to Python (see jsonl.h)"},
-    {"scan", (PyCFunction)hw_scan, METH_VARARGS,
-     "scan(seconds, first, end, window, cut, total, firing, old): the high_traffic rule over "
-     "the seconds first.. of `seconds`, taking them out of it (see high_traffic.h)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -511,9 +490,6 @@ static struct PyModuleDef kernel_module = {
 
 PyMODINIT_FUNC PyInit__kernel(void) {
     if (PyType_Ready(&KernelType) < 0) return NULL;
-    if ((attr_rate = PyUnicode_InternFromString("rate")) == NULL ||
-        (attr_errors = PyUnicode_InternFromString("errors")) == NULL)
-        return NULL;
     for (int c = 0; c < 5; c++) {
         char name[4] = {(char)('1' + c), 'x', 'x', 0};
         if (class_names[c] == NULL && (class_names[c] = PyUnicode_InternFromString(name)) == NULL)

@@ -29,8 +29,7 @@ Ready = tuple[
     int,  # late lines attributed to it
     int,  # invalid lines attributed to it
 ]
-"""A complete interval as the fields of its Report after start_ts and end_ts;
-or, from a Kernel made with lines=True, mostly the JSON line of that Report."""
+"""A complete interval as the fields of its Report after start_ts and end_ts."""
 
 Fed = tuple[
     int,  # bytes of `data` used: up to its last newline, or all of it when `last`
@@ -50,27 +49,13 @@ Fed = tuple[
     dict[int, int],  # hits per final second (every second when `all`)
     list[Interval],  # complete intervals (every interval when `all`), by k
     list[tuple[int, int, int]],  # invalid lines: (line number, reason code, CSV field count)
-    dict[int, Ready | str],  # complete intervals ranked here (k > floor), by k; not in the list
+    dict[int, Ready],  # complete intervals ranked here (k > floor), by k; not in the list
 ]
 
 def classify(line: bytes, /) -> int: ...
-def report_line(report: object, /) -> str | None: ...
-def scan(
-    seconds: dict[int, int],
-    first: int,
-    end: int,
-    window: int,
-    cut: int,
-    total: int,
-    firing: bool,
-    old: dict[int, int],
-    /,
-) -> tuple[list[tuple[int, int]], int, int, dict[int, int]]: ...
 
 class Kernel:
-    def __init__(
-        self, format: int, interval: int, lateness: int, top: int = -1, lines: bool = False
-    ) -> None: ...
+    def __init__(self, format: int, interval: int, lateness: int, top: int = -1) -> None: ...
     def set_state(
         self,
         started: bool,

@@ -28,10 +28,19 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, Summary
-from hitwatch.live import Status
-from hitwatch.sinks.base import duration, iso_local, iso_utc, number, safe
-from hitwatch.sinks.text import TextSink, human_bytes
+from hitwatch.model import (
+    Alert,
+    Event,
+    Quiet,
+    Ranked,
+    Report,
+    RuleStatus,
+    Status,
+    Summary,
+    empty_report,
+)
+from hitwatch.outputs.text import TextSink, human_bytes
+from hitwatch.render import duration, iso_local, iso_utc, number, safe
 
 BARS = "▁▂▃▄▅▆▇█"
 MAX_HISTORY = 1000
@@ -95,9 +104,7 @@ class Dashboard:
             elif isinstance(event, Quiet):
                 n = (event.end_ts - event.start_ts) // event.interval
                 self.rates.extend([0.0] * min(n, self.rates.maxlen or 0))
-                self.last = Report(
-                    event.end_ts - event.interval, event.end_ts, 0, 0, (), (), (), (), 0, 0, 0
-                )
+                self.last = empty_report(event.end_ts - event.interval, event.end_ts)
             elif isinstance(event, Alert):
                 self.alerts.append(event)
                 self.alert_count += 1
@@ -227,30 +234,21 @@ class Dashboard:
         for note in list(self.notes)[-1:]:
             yield Text(safe(note), style="dim", no_wrap=True, overflow="ellipsis")
 
-        rate = Text(no_wrap=True, overflow="ellipsis")
-        if s is not None and s.window:
-            limit = float(s.threshold)
-            rate.append("now ")
-            rate.append(f"{s.rate:.2f} req/s", style="bold red" if s.firing else "bold")
-            rate.append(f" over {duration(s.window)}, threshold {number(s.threshold)}  ")
-            points = max(1, s.window // self.interval)
-            room = max(0, width - rate.cell_len)
-            rate.append_text(sparkline(list(self.rates)[-points:], limit, room))
-        yield rate
+        rules = s.rules if s is not None else ()
+        for i, rule in enumerate(rules[: max(1, height // 8)]):
+            # One line per rule; the first carries the sparkline of report rates.
+            yield self._rule_line(rule, len(rules) > 1, width if i == 0 else 0)
+        if not rules:
+            yield Text("")
 
-        firing = s.firing if s is not None else False
-        last_alert = self.alerts[-1] if self.alerts else None
-        if firing and last_alert is not None and last_alert.state == "firing":
-            a = last_alert
-            banner = Text("HIGH TRAFFIC", style="bold white on red")
-            banner.append(
-                f"  since {when(a.ts)}: {a.hits} hits in {duration(a.window)} = "
-                f"{a.hits / a.window:.2f} req/s > {number(a.threshold)}",
-                style="bold red",
-            )
+        firing = [rule for rule in rules if rule.firing]
+        if firing:
+            banner = Text()
+            for rule in firing:
+                if banner:
+                    banner.append("\n")
+                banner.append_text(self._banner(rule))
             yield Panel(banner, border_style="bold red", padding=(0, 1))
-        elif firing:
-            yield Panel(Text("HIGH TRAFFIC", style="bold white on red"), border_style="bold red")
         else:
             yield Panel(
                 Text("OK  traffic below the threshold", style="green"),
@@ -282,6 +280,38 @@ class Dashboard:
         line.overflow = "ellipsis"
         yield line
         yield self._table(r, rows=max(1, min(10, height - 18)) if height >= 40 else 5)
+
+    def _rule_line(self, rule: RuleStatus, named: bool, spark_width: int) -> Text:
+        """`now 10.88 req/s over 2m, threshold 10` and, given room, the sparkline."""
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if named:
+            line.append_text(_name(rule.name))
+            line.append(": ")
+        line.append("now ")
+        line.append(f"{rule.rate:.2f} req/s", style="bold red" if rule.firing else "bold")
+        line.append(f" over {duration(rule.window)}, threshold {number(rule.threshold)}  ")
+        if spark_width:
+            points = max(1, rule.window // self.interval)
+            room = max(0, spark_width - line.cell_len)
+            line.append_text(sparkline(list(self.rates)[-points:], float(rule.threshold), room))
+        return line
+
+    def _banner(self, rule: RuleStatus) -> Text:
+        """The banner of a firing rule, with the numbers of its firing alert."""
+        title = "HIGH TRAFFIC" if rule.name == "high_traffic" else f"ALERT {safe(rule.name)}"
+        banner = Text(title, style="bold white on red")
+        started = next(
+            (a for a in reversed(self.alerts) if a.rule == rule.name and a.state == "firing"),
+            None,
+        )
+        if started is not None:
+            a = started
+            banner.append(
+                f"  since {self._when(a.ts)}: {a.hits} hits in {duration(a.window)} = "
+                f"{a.hits / a.window:.2f} req/s > {number(a.threshold)}",
+                style="bold red",
+            )
+        return banner
 
     def _history_line(self, a: Alert) -> Text:
         """One alert event, compact: the SPEC's full line does not fit 80 columns."""

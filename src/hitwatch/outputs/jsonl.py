@@ -10,21 +10,13 @@ events hold. ISO times are ASCII digits and `-:TZ`, so they need no escaping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import json
+from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii as _string
+from typing import Any, TextIO
 
-from hitwatch._typing import TYPE_CHECKING
-from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, ReportLine, Summary
-from hitwatch.sinks.base import iso_utc, number
-
-if TYPE_CHECKING:
-    from typing import Any, TextIO
-
-try:
-    # What json.encoder uses with ensure_ascii; importing it from the C module
-    # spares the start-up of the json package (its decoder and scanner).
-    from _json import encode_basestring_ascii as _string
-except ImportError:  # an interpreter without json's C accelerator
-    from json.encoder import encode_basestring_ascii as _string
+from hitwatch.model import Alert, Event, Quiet, Ranked, Report, Summary
+from hitwatch.render import iso_utc, number
 
 
 def _object(items: Ranked) -> str:
@@ -59,8 +51,6 @@ def alert_line(a: Alert) -> str:
 def summary_line(s: Summary) -> str:
     if s.extra:
         # Extra keys may replace required ones in place: leave that to json.
-        import json
-
         return json.dumps(summary_dict(s), ensure_ascii=True, separators=(",", ":"))
     first_ts, first = _time_or_null(s.first_ts)
     last_ts, last = _time_or_null(s.last_ts)
@@ -104,8 +94,6 @@ def encode(event: Event) -> Iterator[str]:
     since a long gap in a log may hold millions of them."""
     if isinstance(event, Report):
         yield report_line(event)
-    elif isinstance(event, ReportLine):
-        yield event.line
     elif isinstance(event, Quiet):
         yield from map(report_line, event.reports())
     elif isinstance(event, Alert):
@@ -114,15 +102,10 @@ def encode(event: Event) -> Iterator[str]:
         yield summary_line(event)
 
 
-FastReportLine = Callable[[Report], "str | None"]
-"""A faster `report_line` that may decline a report (None): the compiled one,
-`hitwatch.native.fast_report_line()`, which gives the same bytes (tested)."""
-
-
 class JsonlSink:
-    def __init__(self, out: TextIO, fast_report_line: FastReportLine | None = None) -> None:
+    def __init__(self, out: TextIO, *, flush: bool = False) -> None:
         self._out = out
-        self._fast = fast_report_line
+        self._flush = flush
 
     def emit(self, events: list[Event]) -> None:
         # Lines are written in batches: a write per line costs a system call
@@ -131,7 +114,7 @@ class JsonlSink:
         write = self._out.write
         batch: list[str] = []
         for event in events:
-            for line in self._lines(event):
+            for line in encode(event):
                 batch.append(line)
                 if len(batch) >= 256:
                     batch.append("")
@@ -140,15 +123,8 @@ class JsonlSink:
         if batch:
             batch.append("")
             write("\n".join(batch))
-
-    def _lines(self, event: Event) -> Iterable[str]:
-        if type(event) is ReportLine:
-            return (event.line,)
-        if self._fast is not None and type(event) is Report:
-            line = self._fast(event)
-            if line is not None:
-                return (line,)
-        return encode(event)
+        if self._flush and events:
+            self._out.flush()
 
     def close(self, summary: Summary) -> None:
         self.emit([summary])

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TextIO
 
-from hitwatch._typing import TYPE_CHECKING
-from hitwatch.engine.events import Alert, Event, Quiet, Ranked, Report, Summary
-from hitwatch.sinks.base import duration, iso_local, iso_utc, number, safe
-
-if TYPE_CHECKING:
-    from typing import TextIO
+from hitwatch import rules
+from hitwatch.model import Alert, Event, Quiet, Ranked, Report, Summary
+from hitwatch.render import duration, iso_local, iso_utc, safe
 
 
 def human_bytes(n: int) -> str:
@@ -23,20 +20,6 @@ def human_bytes(n: int) -> str:
 
 def _ranked(items: Ranked) -> str:
     return ", ".join([f"{safe(name)} {hits}" for name, hits in items]) or "-"
-
-
-def alert_line(a: Alert, when: Callable[[int], str] = iso_utc) -> str:
-    rate = f"{a.hits / a.window:.2f} req/s over {duration(a.window)}"
-    if a.state == "firing":
-        return (
-            f"High traffic generated an alert - hits = {a.hits}, triggered at {when(a.ts)} "
-            f"({rate}, threshold {number(a.threshold)})"
-        )
-    since = a.ts - a.since_ts if a.since_ts is not None else 0
-    return (
-        f"High traffic alert recovered - hits = {a.hits}, recovered at {when(a.ts)} "
-        f"({rate}, after {duration(since)})"
-    )
 
 
 class TextSink:
@@ -57,7 +40,7 @@ class TextSink:
             if isinstance(event, Report):
                 self._write(self.report(event))
             elif isinstance(event, Alert):
-                self._write(alert_line(event, self._when))
+                self._write(rules.text_line(event, self._when))
         if self._flush:
             self._out.flush()
 

@@ -11,12 +11,9 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
+from typing import BinaryIO
 
-from hitwatch._typing import TYPE_CHECKING
-from hitwatch.formats.base import MAX_LINE
-
-if TYPE_CHECKING:
-    from typing import BinaryIO
+from hitwatch.model import MAX_LINE
 
 BLOCK_SIZE = 1 << 17  # small blocks stay in cache: measured faster than 1 MiB
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -168,8 +165,7 @@ def open_source(path: str) -> Source:
         except OSError as exc:
             raise SourceError(f"{path}: {reason_of(exc)}") from None
     if _peek(stream) == _GZIP_MAGIC:
-        # Imported only for a gzip file: 1 ms of every run's start-up otherwise.
-        import gzip
+        import gzip  # only for a gzip file
         import zlib
 
         stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]

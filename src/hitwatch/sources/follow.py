@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hitwatch.sinks.base import safe
+from hitwatch.render import safe
 from hitwatch.sources import LineCutter
 
 READ_SIZE = 1 << 17

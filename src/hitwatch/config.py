@@ -1,0 +1,71 @@
+"""One `Config` for a run: what the command line says (a TOML file will fill it too).
+
+Pure values, checked where they are made (the CLI's option types); every
+stage is built from them by the shell (`hitwatch.pipeline`, `hitwatch.live`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hitwatch.model import Threshold
+
+LIVE_LATENESS = 5
+"""SPEC §2: the default lateness of live sources, where waiting delays every report."""
+
+FINITE_LATENESS = 300
+"""SPEC §2: the default lateness of finite sources, where waiting costs nothing."""
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One alert rule as configured (SPEC §9); `hitwatch.rules.build` makes it."""
+
+    name: str
+    kind: str
+    window: int
+    threshold: Threshold
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output: its kind (`text`, `jsonl`) and the file it writes (None: stdout)."""
+
+    kind: str
+    path: str | None = None
+
+
+def builtin_rule(window: int = 120, threshold: Threshold = 10) -> RuleSpec:
+    """SPEC §4's `high_traffic` rule, with `--window` and `--threshold` applied."""
+    return RuleSpec("high_traffic", "rate_above", window, threshold)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run is made of."""
+
+    paths: tuple[str, ...] = ()
+    format: str = "auto"
+    interval: int = 10
+    lateness: int | None = None  # None: LIVE_LATENESS or FINITE_LATENESS by the sources
+    top: int = 5
+    rules: tuple[RuleSpec, ...] = field(default_factory=lambda: (builtin_rule(),))
+    outputs: tuple[OutputSpec, ...] = (OutputSpec("text"),)
+    local: bool = False
+    verbose: bool = False
+    engine: str = "auto"  # auto, native or python
+    workers: int | None = None  # None: chosen by the native reader
+    follow: bool = False
+    since: int | None = None  # with follow: 0 is "now", else seconds of log time
+    speed: float | None = None
+    dashboard: bool = True  # a live run on a terminal shows the dashboard
+
+    @property
+    def live(self) -> bool:
+        """Followed or paced: the loops of `hitwatch.live` run it."""
+        return self.follow or self.speed is not None
+
+    def lateness_for(self, live_input: bool) -> int:
+        if self.lateness is not None:
+            return self.lateness
+        return LIVE_LATENESS if live_input or self.live else FINITE_LATENESS

@@ -1,0 +1,269 @@
+"""The values every stage shares: records, blocks, thresholds, events, live status.
+
+This module imports no stage of hitwatch. Sources, formats, the engine,
+rules and outputs all speak in these types, so that each can be read (and
+replaced) on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from types import MappingProxyType
+from typing import NamedTuple
+
+# ------------------------------------------------------------------ records
+
+Row = tuple[int, int, str, str, str, str]
+"""One accepted line: (ts, bytes, section, host, status class, method)."""
+
+Column = Sequence[str]
+
+Columns = tuple[list[int], list[int], list[str], list[str], list[str], list[str]]
+"""Accepted lines as columns: ts, bytes, sections, hosts, status classes, methods."""
+
+OTHER = "(other)"
+"""The name of whatever is not one thing: a method that is not a method token,
+a section of a target that is not a path, the methods past MAX_METHODS."""
+
+MAX_METHODS = 20
+"""Methods listed per report; hostile logs can invent any number of them."""
+
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+MAX_LINE = 64 * 1024
+"""Bytes; a longer line is invalid (SPEC §1). Sources cut such a line short."""
+
+
+class Block:
+    """The parse of a block of lines, as columns, in reading order.
+
+    Accepted line i is `ts[i], nbytes[i], sections[i], hosts[i], classes[i],
+    methods[i]`. `invalid` holds (position among the accepted lines it came
+    before, line number, reason), so the engine sees invalid lines at the right
+    moment of the input.
+    """
+
+    __slots__ = (
+        "classes",
+        "empty",
+        "headers",
+        "hosts",
+        "invalid",
+        "lines",
+        "methods",
+        "nbytes",
+        "sections",
+        "ts",
+    )
+
+    def __init__(self, lines: int = 0) -> None:
+        self.ts: list[int] = []
+        self.nbytes: list[int] = []
+        self.sections: list[str] = []
+        self.hosts: list[str] = []
+        self.classes: list[str] = []
+        self.methods: list[str] = []
+        self.invalid: list[tuple[int, int, str]] = []
+        self.headers = 0
+        self.empty = 0
+        self.lines = lines
+
+    @classmethod
+    def of(
+        cls,
+        ts: list[int],
+        nbytes: list[int],
+        sections: Sequence[str],
+        hosts: Sequence[str],
+        classes: Sequence[str],
+        methods: Sequence[str],
+        lines: int,
+    ) -> Block:
+        block = cls(lines)
+        block.ts = ts
+        block.nbytes = nbytes
+        block.sections = list(sections)
+        block.hosts = list(hosts)
+        block.classes = list(classes)
+        block.methods = list(methods)
+        return block
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Block):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Block({fields})"
+
+    @property
+    def rows(self) -> list[Row]:
+        return list(zip(*self.columns(), strict=True))
+
+    def columns(self, a: int = 0, b: int | None = None) -> Columns:
+        """The accepted lines `a:b` as the engine's `feed_columns` takes them."""
+        if a == 0 and b is None:
+            return (self.ts, self.nbytes, self.sections, self.hosts, self.classes, self.methods)
+        return (
+            self.ts[a:b],
+            self.nbytes[a:b],
+            self.sections[a:b],
+            self.hosts[a:b],
+            self.classes[a:b],
+            self.methods[a:b],
+        )
+
+    def add(self, row: Row) -> None:
+        self.ts.append(row[0])
+        self.nbytes.append(row[1])
+        self.sections.append(row[2])
+        self.hosts.append(row[3])
+        self.classes.append(row[4])
+        self.methods.append(row[5])
+
+
+# --------------------------------------------------------------- thresholds
+
+Threshold = int | Fraction
+"""Requests per second (or a ratio): an int, or an exact fraction such as 0.1.
+Never a binary float: `hits > T × N` is compared exactly (SPEC §4)."""
+
+
+# ------------------------------------------------------------------- events
+
+Ranked = tuple[tuple[str, int], ...]
+"""(name, count) pairs, already in display order."""
+
+
+class Report(NamedTuple):
+    """Statistics of one interval `[start_ts, end_ts)` of log time."""
+
+    start_ts: int
+    end_ts: int
+    hits: int
+    bytes: int
+    status: Ranked  # by class name: ("2xx", n), ...
+    methods: Ranked
+    sections: Ranked
+    hosts: Ranked
+    errors_5xx: int
+    late: int
+    invalid: int
+
+    @property
+    def rate(self) -> float:
+        return round(self.hits / (self.end_ts - self.start_ts), 3)
+
+    @property
+    def errors(self) -> float:
+        return round(self.errors_5xx / self.hits, 4) if self.hits else 0.0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.hits == 0 and self.late == 0 and self.invalid == 0
+
+
+def empty_report(start_ts: int, end_ts: int) -> Report:
+    return Report(start_ts, end_ts, 0, 0, (), (), (), (), 0, 0, 0)
+
+
+class Quiet(NamedTuple):
+    """A run of whole, aligned intervals with no hits, late or invalid lines.
+
+    The engine emits this instead of one empty `Report` per interval when it
+    skips a long gap of log time; `reports()` gives the equivalent reports.
+    """
+
+    start_ts: int
+    end_ts: int
+    interval: int
+
+    def reports(self) -> Iterator[Report]:
+        for s in range(self.start_ts, self.end_ts, self.interval):
+            yield empty_report(s, s + self.interval)
+
+
+class Alert(NamedTuple):
+    """A change of state of an alert rule at final second `ts`."""
+
+    rule: str
+    kind: str  # the rule's kind (see hitwatch.rules): what its numbers mean
+    state: str  # "firing" or "resolved"
+    ts: int
+    hits: int
+    window: int
+    threshold: Threshold
+    since_ts: int | None = None  # for "resolved": when it started firing
+
+    @property
+    def rate(self) -> float:
+        return round(self.hits / self.window, 3)
+
+
+class Summary(NamedTuple):
+    """Totals at the end of a run; `lines = records + late + invalid + headers + empty`."""
+
+    lines: int
+    records: int
+    invalid: int
+    late: int
+    headers: int
+    empty: int
+    first_ts: int | None
+    last_ts: int | None
+    alerts: int
+    firing: tuple[str, ...]
+    max_late: int  # seconds behind M of the latest-arriving late record (0 if none)
+    lateness: int
+    extra: Mapping[str, object] = MappingProxyType({})
+
+
+Event = Report | Quiet | Alert | Summary
+
+
+# ------------------------------------------------------------- live status
+
+
+@dataclass(frozen=True)
+class RuleStatus:
+    """Where one alert rule stands, for live displays."""
+
+    name: str
+    kind: str
+    window_hits: int  # counted records in the window now
+    window: int
+    threshold: Threshold
+    firing: bool
+
+    @property
+    def rate(self) -> float:
+        return self.window_hits / self.window if self.window else 0.0
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a live display shows besides the events."""
+
+    mode: str
+    sources: tuple[str, ...]
+    log_time: int | None  # M, the newest log time read (or reached by the idle clock)
+    final: int | None  # the last final second
+    lines: int
+    lines_per_s: float
+    records: int
+    late: int
+    invalid: int
+    idle: bool  # the idle clock is moving log time
+    rules: tuple[RuleStatus, ...] = field(default=())
+
+    @property
+    def firing(self) -> bool:
+        return any(rule.firing for rule in self.rules)
