@@ -233,11 +233,11 @@ def row(
     ts: int,
     section: str = "/a",
     host: str = "h1",
-    cls: str = "2xx",
+    status: str = "200",
     method: str = "GET",
     nbytes: int = 1,
 ) -> Row:
-    return (ts, nbytes, section, host, cls, method)
+    return (ts, nbytes, section, host, status, method)
 
 
 def rows_at(*seconds: int) -> list[Row]:

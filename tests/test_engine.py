@@ -278,10 +278,10 @@ def test_intervals_are_aligned_to_the_epoch() -> None:
 
 def test_report_contents() -> None:
     ops = [
-        row(T0, section="/b", host="h2", cls="2xx", method="GET", nbytes=10),
-        row(T0 + 1, section="/a", host="h1", cls="5xx", method="POST", nbytes=20),
-        row(T0 + 2, section="/c", host="h3", cls="2xx", method="GET", nbytes=30),
-        row(T0 + 3, section="/a", host="h3", cls="4xx", method="GET", nbytes=0),
+        row(T0, section="/b", host="h2", status="200", method="GET", nbytes=10),
+        row(T0 + 1, section="/a", host="h1", status="503", method="POST", nbytes=20),
+        row(T0 + 2, section="/c", host="h3", status="200", method="GET", nbytes=30),
+        row(T0 + 3, section="/a", host="h3", status="404", method="GET", nbytes=0),
     ]
     report = stats(engine_run(ops, top=2))[0]
     assert report["hits"] == 4
@@ -458,7 +458,7 @@ def test_feed_after_finish_is_an_error() -> None:
     with pytest.raises(RuntimeError):
         engine.feed(rows_at(T0 + 1))
     with pytest.raises(RuntimeError):
-        engine.feed_columns([T0 + 1], [1], ["/a"], ["h"], ["2xx"], ["GET"])
+        engine.feed_columns([T0 + 1], [1], ["/a"], ["h"], ["200"], ["GET"])
 
 
 def test_advance_to_makes_seconds_final() -> None:

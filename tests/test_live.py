@@ -64,7 +64,7 @@ def test_idle_clock_waits_lateness_then_follows_the_wall_clock() -> None:
     clock = IdleClock(5, now=100.0)
     assert clock.target(1000.0) is None  # nothing read yet
     rows = e.rows
-    e.feed([(1000, 1, "/a", "h", "2xx", "GET")])
+    e.feed([(1000, 1, "/a", "h", "200", "GET")])
     clock.observe(100.0, rows, e)
     assert clock.target(105.0) is None  # not idle for more than L yet
     assert clock.target(105.5) == 1000 + 5 - 5 - 1
@@ -72,7 +72,7 @@ def test_idle_clock_waits_lateness_then_follows_the_wall_clock() -> None:
     assert e.final == 1000 + 10 - 5 - 1
     # A late record is an arrival (the clock waits again) but does not move the anchor.
     rows = e.rows
-    e.feed([(1001, 1, "/a", "h", "2xx", "GET")])
+    e.feed([(1001, 1, "/a", "h", "200", "GET")])
     clock.observe(111.0, rows, e)
     assert e.late == 1
     assert clock.target(116.0) is None

@@ -785,7 +785,7 @@ def test_engine_refuses_a_ranked_interval_it_holds_counts_of() -> None:
     from hitwatch.engine.core import Engine
 
     engine = Engine(interval=10, lateness=0)
-    engine.feed([(BASE, 1, "/a", "h", "2xx", "GET")])
+    engine.feed([(BASE, 1, "/a", "h", "200", "GET")])
     k = BASE // 10
     assert engine.holds_upto() == k
     with pytest.raises(RuntimeError):

@@ -7,6 +7,7 @@ stage is built from them by the shell (`hitwatch.pipeline`, `hitwatch.live`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from hitwatch.model import Threshold
 
@@ -15,6 +16,29 @@ LIVE_LATENESS = 5
 
 FINITE_LATENESS = 300
 """SPEC §2: the default lateness of finite sources, where waiting costs nothing."""
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`10`, `90s`, `2m`, `1h`, `1d` (spaces around it allowed): seconds."""
+    value = text.strip()
+    unit = value[-1:] if value[-1:] in _UNITS else "s"
+    digits = value[:-1] if value[-1:] in _UNITS else value
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"expected seconds such as 10, 90s, 2m or 1h, got {text!r}")
+    return int(digits) * _UNITS[unit]
+
+
+def parse_threshold(text: str) -> Fraction:
+    """A non-negative decimal (`10`, `0.1`, `.5`), exactly: 0.1 is one tenth."""
+    value = text.strip()
+    whole, _, fraction = value.partition(".")
+    parts = [p for p in (whole, fraction) if p]
+    if not parts or not all(p.isascii() and p.isdigit() for p in parts):
+        raise ValueError(f"expected a non-negative number such as 10 or 0.5, got {text!r}")
+    return Fraction(value)
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,13 @@ from typing import NamedTuple
 # ------------------------------------------------------------------ records
 
 Row = tuple[int, int, str, str, str, str]
-"""One accepted line: (ts, bytes, section, host, status class, method)."""
+"""One accepted line: (ts, bytes, section, host, status, method); the status
+is its three digits as written ("404"), 100–599."""
 
 Column = Sequence[str]
 
 Columns = tuple[list[int], list[int], list[str], list[str], list[str], list[str]]
-"""Accepted lines as columns: ts, bytes, sections, hosts, status classes, methods."""
+"""Accepted lines as columns: ts, bytes, sections, hosts, statuses, methods."""
 
 OTHER = "(other)"
 """The name of whatever is not one thing: a method that is not a method token,
@@ -32,6 +33,11 @@ MAX_METHODS = 20
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
+
+def status_class(status: str) -> str:
+    """ "404" -> "4xx" (a class stays itself)."""
+    return f"{status[0]}xx"
+
 MAX_LINE = 64 * 1024
 """Bytes; a longer line is invalid (SPEC §1). Sources cut such a line short."""
 
@@ -39,14 +45,13 @@ MAX_LINE = 64 * 1024
 class Block:
     """The parse of a block of lines, as columns, in reading order.
 
-    Accepted line i is `ts[i], nbytes[i], sections[i], hosts[i], classes[i],
+    Accepted line i is `ts[i], nbytes[i], sections[i], hosts[i], statuses[i],
     methods[i]`. `invalid` holds (position among the accepted lines it came
     before, line number, reason), so the engine sees invalid lines at the right
     moment of the input.
     """
 
     __slots__ = (
-        "classes",
         "empty",
         "headers",
         "hosts",
@@ -55,6 +60,7 @@ class Block:
         "methods",
         "nbytes",
         "sections",
+        "statuses",
         "ts",
     )
 
@@ -63,7 +69,7 @@ class Block:
         self.nbytes: list[int] = []
         self.sections: list[str] = []
         self.hosts: list[str] = []
-        self.classes: list[str] = []
+        self.statuses: list[str] = []
         self.methods: list[str] = []
         self.invalid: list[tuple[int, int, str]] = []
         self.headers = 0
@@ -77,7 +83,7 @@ class Block:
         nbytes: list[int],
         sections: Sequence[str],
         hosts: Sequence[str],
-        classes: Sequence[str],
+        statuses: Sequence[str],
         methods: Sequence[str],
         lines: int,
     ) -> Block:
@@ -86,7 +92,7 @@ class Block:
         block.nbytes = nbytes
         block.sections = list(sections)
         block.hosts = list(hosts)
-        block.classes = list(classes)
+        block.statuses = list(statuses)
         block.methods = list(methods)
         return block
 
@@ -111,13 +117,13 @@ class Block:
     def columns(self, a: int = 0, b: int | None = None) -> Columns:
         """The accepted lines `a:b` as the engine's `feed_columns` takes them."""
         if a == 0 and b is None:
-            return (self.ts, self.nbytes, self.sections, self.hosts, self.classes, self.methods)
+            return (self.ts, self.nbytes, self.sections, self.hosts, self.statuses, self.methods)
         return (
             self.ts[a:b],
             self.nbytes[a:b],
             self.sections[a:b],
             self.hosts[a:b],
-            self.classes[a:b],
+            self.statuses[a:b],
             self.methods[a:b],
         )
 
@@ -126,7 +132,7 @@ class Block:
         self.nbytes.append(row[1])
         self.sections.append(row[2])
         self.hosts.append(row[3])
-        self.classes.append(row[4])
+        self.statuses.append(row[4])
         self.methods.append(row[5])
 
 

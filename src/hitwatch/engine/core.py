@@ -36,6 +36,7 @@ from hitwatch.model import (
     Row,
     Summary,
     empty_report,
+    status_class,
 )
 from hitwatch.rules import Rule
 
@@ -105,7 +106,7 @@ class _Interval:
         nbytes: Sequence[int],
         sections: Column,
         hosts: Column,
-        classes: Column,
+        statuses: Column,
         methods: Column,
     ) -> None:
         """Count a run of accepted lines that all fall in this interval."""
@@ -113,7 +114,7 @@ class _Interval:
         self.bytes += sum(nbytes)
         self.sections.update(sections)
         self.hosts.update(hosts)
-        self.status.update(classes)
+        self.status.update(statuses)
         self.methods.update(methods)
 
 
@@ -209,7 +210,7 @@ class Engine:
         nbytes: list[int],
         sections: Column,
         hosts: Column,
-        classes: Column,
+        statuses: Column,
         methods: Column,
     ) -> None:
         """Take accepted lines as columns; the same result as `feed(zip(...))`.
@@ -236,7 +237,7 @@ class Engine:
                 )
             )
         if late:
-            self.feed(list(zip(ts, nbytes, sections, hosts, classes, methods, strict=True)))
+            self.feed(list(zip(ts, nbytes, sections, hosts, statuses, methods, strict=True)))
             return
         if self._ended:
             raise RuntimeError("engine already finished")
@@ -250,11 +251,11 @@ class Engine:
             # Lines are nearly in order: count each run of one interval at once.
             cuts = [0, *compress(range(1, len(ks)), map(ne, ks, islice(ks, 1, None))), len(ks)]
         if len(cuts) == 2:
-            self._interval(ks[0]).add(ts, nbytes, sections, hosts, classes, methods)
+            self._interval(ks[0]).add(ts, nbytes, sections, hosts, statuses, methods)
         else:
             for a, b in pairwise(cuts):
                 self._interval(ks[a]).add(
-                    ts[a:b], nbytes[a:b], sections[a:b], hosts[a:b], classes[a:b], methods[a:b]
+                    ts[a:b], nbytes[a:b], sections[a:b], hosts[a:b], statuses[a:b], methods[a:b]
                 )
         self.max_ts = newest
         if self.max_ts - lag > self.final:
@@ -428,14 +429,14 @@ class Engine:
             self._advance(self.max_ts - self._lag)
 
     def _count(self, row: Row) -> None:
-        ts, nbytes, section, host, cls, method = row
+        ts, nbytes, section, host, status, method = row
         self._seconds[ts] += 1
         iv = self._interval(ts // self.interval)
         iv.hits += 1
         iv.bytes += nbytes
         iv.sections[section] += 1
         iv.hosts[host] += 1
-        iv.status[cls] += 1
+        iv.status[status] += 1
         iv.methods[method] += 1
 
     def _feed_started(self, rows: Sequence[Row]) -> None:
@@ -586,6 +587,9 @@ class Engine:
             self._out.append(empty_report(start, end))
             return
         hits = iv.hits
+        classes: Counter[str] = Counter()
+        for status, n in iv.status.items():  # statuses as read ("404"), or classes (absorb)
+            classes[status_class(status)] += n
         methods = iv.methods
         if len(methods) > MAX_METHODS:
             kept = dict(_rank(methods, MAX_METHODS - 1))
@@ -598,11 +602,11 @@ class Engine:
                 end_ts=end,
                 hits=hits,
                 bytes=iv.bytes,
-                status=tuple(sorted(iv.status.items())),
+                status=tuple(sorted(classes.items())),
                 methods=_rank(methods, MAX_METHODS),
                 sections=_rank(iv.sections, self.top),
                 hosts=_rank(iv.hosts, self.top),
-                errors_5xx=iv.status.get("5xx", 0),
+                errors_5xx=classes.get("5xx", 0),
                 late=iv.late,
                 invalid=iv.invalid,
             )

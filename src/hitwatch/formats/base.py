@@ -25,6 +25,7 @@ STATUS_CLASS: dict[str, str] = {str(n): f"{n // 100}xx" for n in range(100, 600)
 
 _ALPHA = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _SCHEME_CHARS = _ALPHA | frozenset("0123456789+.-")
+_METHOD_CHARS = _ALPHA | frozenset("-_")
 _CACHE_LIMIT = 100_000
 
 
@@ -122,11 +123,18 @@ def to_bytes(sizes: tuple[str, ...]) -> list[int]:
 
 
 def request_parts(request: str) -> tuple[str, str]:
-    """(method, section) of a request line (SPEC §1)."""
+    """(method, section) of a request line (SPEC §1): 2 or 3 parts split on
+    single spaces, the first a method token; else (other) twice."""
     parts = request.split(" ")
-    if not 2 <= len(parts) <= 3 or not parts[0]:
+    if not 2 <= len(parts) <= 3 or not is_method(parts[0]):
         return OTHER, OTHER
     return parts[0], section_of(parts[1])
+
+
+def is_method(word: str) -> bool:
+    """1–20 ASCII letters, `-` or `_`, starting with a letter (SPEC §1): `GET`,
+    `VERSION-CONTROL`; not TLS bytes sent to a plain-HTTP port, nor `<SCRIPT>`."""
+    return 0 < len(word) <= 20 and word[0] in _ALPHA and _METHOD_CHARS.issuperset(word)
 
 
 def section_of(target: str) -> str:

@@ -102,14 +102,13 @@ class ClfFormat:
         ts = self._times[stamp]
         if ts < 0:
             return "bad timestamp"
-        cls = STATUS_CLASS.get(status)
-        if cls is None:
+        if status not in STATUS_CLASS:
             return "bad status"
         nbytes = parse_bytes(size)
         if nbytes < 0:
             return "bad bytes"
         method, section = self._requests[request]
-        return (ts, nbytes, section, host, cls, method)
+        return (ts, nbytes, section, host, status, method)
 
     def parse(self, text: Text) -> Block:
         """The whole block at C speed when every line is a record, else line by line."""
@@ -122,8 +121,7 @@ class ClfFormat:
         if -1 in ts:
             return parse_lines(self, text)
         methods, sections = zip(*map(self._requests.__getitem__, requests), strict=True)
-        classes = list(map(STATUS_CLASS.__getitem__, statuses))
-        return Block.of(ts, to_bytes(sizes), sections, hosts, classes, methods, len(matches))
+        return Block.of(ts, to_bytes(sizes), sections, hosts, statuses, methods, len(matches))
 
 
 def looks_combined(line: str) -> bool:

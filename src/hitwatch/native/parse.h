@@ -362,13 +362,21 @@ static HW_NOINLINE void hw_section_of(const uint8_t *lo, const uint8_t *t, size_
         r->section_len = end > t + 1 ? (size_t)(end - t) : 1;
 }
 
-/* request_parts: split on single spaces; 2 or 3 parts with a non-empty first.
+/* is_method: 1-20 ASCII letters, `-` or `_`, starting with a letter (SPEC §1). */
+static inline int hw_method_ok(const uint8_t *m, size_t n) {
+    if (n == 0 || n > 20 || !hw_alpha(m[0])) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!hw_alpha(m[i]) && m[i] != '-' && m[i] != '_') return 0;
+    return 1;
+}
+
+/* request_parts: split on single spaces; 2 or 3 parts, the first a method.
  * [lo, hi) is readable around [q, q + n). */
 static void hw_request(const uint8_t *lo, const uint8_t *q, size_t n, const uint8_t *hi,
                        hw_rec *r) {
     const uint8_t *end = q + n;
     const uint8_t *s1 = hw_find(lo, q, end, hi, ' ');
-    if (s1 == NULL || s1 == q) goto other;
+    if (s1 == NULL || !hw_method_ok(q, (size_t)(s1 - q))) goto other;
     const uint8_t *rest = s1 + 1;
     const uint8_t *s2 = hw_find(lo, rest, end, hi, ' ');
     const uint8_t *tend = end;
@@ -419,6 +427,7 @@ static HW_ALWAYS_INLINE void hw_request_bits(const uint8_t *lo, const uint8_t *q
         if (rest & (rest - 1)) goto other; /* four parts or more */
         tend = (size_t)__builtin_ctzll(rest);
     }
+    if (!hw_method_ok(q, s1)) goto other;
     r->method = q;
     r->method_len = s1;
     size_t t = s1 + 1; /* the target is [t, tend) */
