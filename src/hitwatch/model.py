@@ -38,6 +38,7 @@ def status_class(status: str) -> str:
     """ "404" -> "4xx" (a class stays itself)."""
     return f"{status[0]}xx"
 
+
 MAX_LINE = 64 * 1024
 """Bytes; a longer line is invalid (SPEC §1). Sources cut such a line short."""
 
