@@ -19,6 +19,9 @@ Row = tuple[int, int, str, str, str, str]
 """One accepted line: (ts, bytes, section, host, status, method); the status
 is its three digits as written ("404"), 100–599."""
 
+FullRow = tuple[int, int, str, str, str, str, str, float | None]
+"""A Row with what some formats add: (..., vhost, duration in seconds or None)."""
+
 Column = Sequence[str]
 
 Columns = tuple[list[int], list[int], list[str], list[str], list[str], list[str]]
@@ -50,9 +53,14 @@ class Block:
     methods[i]`. `invalid` holds (position among the accepted lines it came
     before, line number, reason), so the engine sees invalid lines at the right
     moment of the input.
+
+    Formats that know the virtual host or the request's duration fill
+    `vhosts` and `durations` too, one entry per accepted line (None: this
+    line has no duration); for the others these stay empty.
     """
 
     __slots__ = (
+        "durations",
         "empty",
         "headers",
         "hosts",
@@ -63,6 +71,7 @@ class Block:
         "sections",
         "statuses",
         "ts",
+        "vhosts",
     )
 
     def __init__(self, lines: int = 0) -> None:
@@ -72,6 +81,8 @@ class Block:
         self.hosts: list[str] = []
         self.statuses: list[str] = []
         self.methods: list[str] = []
+        self.vhosts: list[str] = []
+        self.durations: list[float | None] = []
         self.invalid: list[tuple[int, int, str]] = []
         self.headers = 0
         self.empty = 0
@@ -135,6 +146,11 @@ class Block:
         self.hosts.append(row[3])
         self.statuses.append(row[4])
         self.methods.append(row[5])
+
+    def add_full(self, row: FullRow) -> None:
+        self.add(row[:6])
+        self.vhosts.append(row[6])
+        self.durations.append(row[7])
 
 
 # --------------------------------------------------------------- thresholds
