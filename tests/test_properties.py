@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from fractions import Fraction
 from typing import Any
@@ -17,11 +18,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CSV_HEADER, INVALID, Op, engine_run, row, run_bytes
+from conftest import CSV_HEADER, INVALID, Op, engine_run, make_engine, row, run_bytes
 from hitwatch.engine.core import dense_run
 from hitwatch.formats import make
 from hitwatch.formats.base import decode_lines, parse_lines
 from hitwatch.model import Alert
+from hitwatch.outputs.jsonl import encode as jsonl_lines
 from hitwatch.render import iso_utc
 from hitwatch.rules.rate_above import RateAbove
 
@@ -298,6 +300,49 @@ op = st.one_of(
 @given(ops=st.lists(op, max_size=120), opts=options)
 def test_batched_engine_equals_reference(ops: list[Op], opts: dict[str, Any]) -> None:
     engine_run(ops, **opts)
+
+
+@common
+@given(
+    ops=st.lists(op, max_size=120),
+    opts=options,
+    cuts=st.lists(st.integers(0, 120), max_size=4),
+    advance=st.lists(st.integers(0, 400), max_size=4),
+)
+def test_snapshot_and_restore_change_nothing(
+    ops: list[Op], opts: dict[str, Any], cuts: list[int], advance: list[int]
+) -> None:
+    """An engine stopped at any point, its snapshot taken through JSON into a
+    new engine (a service restarted, SPEC §11), goes on to the same events as
+    one that never stopped; the idle clock may have moved it in between."""
+    reference = make_engine(**opts)
+    restarted = make_engine(**opts)
+    ref_out: list[str] = []
+    got_out: list[str] = []
+    stops = dict(zip(sorted(cuts), advance, strict=False))
+    for i, op_ in enumerate([*ops, None]):
+        if i in stops:
+            for engine, out in ((reference, ref_out), (restarted, got_out)):
+                engine.advance_to(engine.final + stops[i])
+                out += [line for e in engine.drain() for line in jsonl_lines(e)]
+            state = json.loads(json.dumps(restarted.snapshot()))
+            restarted = make_engine(**opts)
+            restarted.restore(state)
+        if op_ is None:
+            break
+        for engine in (reference, restarted):
+            if isinstance(op_, str):
+                engine.add_invalid()
+            else:
+                engine.feed([op_])
+        ref_out += [line for e in reference.drain() for line in jsonl_lines(e)]
+        got_out += [line for e in restarted.drain() for line in jsonl_lines(e)]
+    for engine, out in ((reference, ref_out), (restarted, got_out)):
+        engine.finish()
+        out += [
+            line for e in [*engine.drain(), engine.summary(len(ops))] for line in jsonl_lines(e)
+        ]
+    assert got_out == ref_out
 
 
 @settings(common, max_examples=300)

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, compress, islice, pairwise, repeat
 from operator import add, eq, floordiv, itemgetter, le, ne
+from typing import Any
 
 from hitwatch.model import (
     MAX_METHODS,
@@ -116,6 +117,35 @@ class _Interval:
         self.hosts.update(hosts)
         self.status.update(statuses)
         self.methods.update(methods)
+
+    def snapshot(self) -> list[Any]:
+        return [
+            self.hits, self.bytes, self.late, self.invalid,
+            dict(self.status), dict(self.sections), dict(self.hosts), dict(self.methods),
+        ]  # fmt: skip
+
+    @classmethod
+    def from_snapshot(cls, counts: Sequence[Any]) -> _Interval:
+        iv = cls()
+        iv.hits, iv.bytes, iv.late, iv.invalid, status, sections, hosts, methods = counts
+        iv.status.update(status)
+        iv.sections.update(sections)
+        iv.hosts.update(hosts)
+        iv.methods.update(methods)
+        return iv
+
+
+def _ready_of(value: Sequence[Any]) -> ReadyReport:
+    """A ReadyReport back from JSON (lists where it had tuples)."""
+    hits, nbytes, status, methods, sections, hosts, errors, late, invalid = value
+
+    def ranked(items: Sequence[Sequence[Any]]) -> Ranked:
+        return tuple((str(name), int(n)) for name, n in items)
+
+    return (
+        hits, nbytes, ranked(status), ranked(methods), ranked(sections), ranked(hosts),
+        errors, late, invalid,
+    )  # fmt: skip
 
 
 def _rank(counts: dict[str, int], limit: int) -> Ranked:
@@ -382,6 +412,57 @@ class Engine:
         if second > self.final:
             self.max_ts = max(self.max_ts, second)
             self._advance(second)
+
+    # ------------------------------------------------------------- state
+
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's whole state as JSON values, between two inputs, events
+        drained (a service's checkpoint, SPEC §11). `restore` takes it back."""
+        if self._out:
+            raise RuntimeError("snapshot with events not drained")
+        return {
+            "version": 1,
+            "options": [self.interval, self.lateness, self.top],
+            "time": [self.started, self.start, self.final, self.max_ts, self._min_ts],
+            "invalid_before_start": self._invalid_before_start,
+            "ended": self._ended,
+            "settled": self._settled,
+            "counts": [
+                self.rows, self.late, self.invalid, self.headers, self.empty,
+                self.max_late, self.alerts,
+            ],
+            "seconds": sorted(self._seconds.items()),
+            "intervals": [[k, *iv.snapshot()] for k, iv in sorted(self._intervals.items())],
+            "ready": sorted(self._ready.items()),
+            "rules": {rule.name: rule.snapshot() for rule in self.rules},
+        }  # fmt: skip
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Go on from a `snapshot` of an engine with the same interval, lateness
+        and top; a rule takes its state back when it is still configured alike
+        (its snapshot says so), else it starts afresh."""
+        if state.get("version") != 1:
+            raise ValueError("an engine state of another version")
+        if list(state["options"]) != [self.interval, self.lateness, self.top]:
+            raise ValueError("an engine state of other --interval, --lateness or --top")
+        self.started, self.start, self.final, self.max_ts, self._min_ts = state["time"]
+        self._invalid_before_start = state["invalid_before_start"]
+        self._ended = state["ended"]
+        self._settled = state["settled"]
+        (
+            self.rows, self.late, self.invalid, self.headers, self.empty,
+            self.max_late, self.alerts,
+        ) = state["counts"]  # fmt: skip
+        self._seconds = Counter(dict(map(tuple, state["seconds"])))
+        self._intervals = {}
+        for k, *counts in state["intervals"]:
+            self._intervals[k] = _Interval.from_snapshot(counts)
+        self._ready = {k: _ready_of(v) for k, v in state["ready"]}
+        saved = state["rules"]
+        for rule in self.rules:
+            if rule.name in saved:
+                rule.restore(saved[rule.name])
+        self._out = []
 
     def drain(self) -> list[Event]:
         """The events emitted since the last call, in order."""

@@ -8,9 +8,9 @@ alerts in time order (config order within a second).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from hitwatch.config import RuleSpec
 from hitwatch.model import Alert, RuleStatus
@@ -44,6 +44,14 @@ class Rule(Protocol):
         ...
 
     def status(self) -> RuleStatus: ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """The rule's state as JSON values, with what it was configured with."""
+        ...
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back a `snapshot`; one of a rule configured otherwise is ignored."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@ fall in the window `(s − window, s]`; the built-in `high_traffic` rule is one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import accumulate, compress, islice, repeat
 from operator import gt, mul, ne, sub
+from typing import Any
 
 from hitwatch.config import RuleSpec
 from hitwatch.model import Alert, RuleStatus, Threshold
@@ -103,6 +104,23 @@ class RateAbove:
         return Alert(
             self.name, KIND, "resolved", s, total, self.window, self.threshold, self._since
         )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "spec": [KIND, self.window, str(self.threshold)],
+            "hits": sorted(self._hits.items()),
+            "total": self.total,
+            "firing": self.is_firing,
+            "since": self._since,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state.get("spec") != [KIND, self.window, str(self.threshold)]:
+            return  # configured otherwise since: start afresh
+        self._hits = {int(t): int(h) for t, h in state["hits"]}
+        self.total = state["total"]
+        self.is_firing = state["firing"]
+        self._since = state["since"]
 
     def firing(self) -> list[str]:
         return [self.name] if self.is_firing else []
