@@ -20,8 +20,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import accumulate, compress, islice, pairwise, repeat
-from operator import add, eq, floordiv, itemgetter, le, ne
+from itertools import accumulate, compress, islice, repeat
+from operator import add, eq, floordiv, ge, itemgetter, le
 from typing import Any
 
 from hitwatch.model import (
@@ -103,15 +103,15 @@ class _Interval:
 
     def add(
         self,
-        ts: Sequence[int],
-        nbytes: Sequence[int],
-        sections: Column,
-        hosts: Column,
-        statuses: Column,
-        methods: Column,
+        hits: int,
+        nbytes: Iterable[int],
+        sections: Iterable[str],
+        hosts: Iterable[str],
+        statuses: Iterable[str],
+        methods: Iterable[str],
     ) -> None:
-        """Count a run of accepted lines that all fall in this interval."""
-        self.hits += len(ts)
+        """Count `hits` accepted lines that all fall in this interval."""
+        self.hits += hits
         self.bytes += sum(nbytes)
         self.sections.update(sections)
         self.hosts.update(hosts)
@@ -156,7 +156,7 @@ def _rank(counts: dict[str, int], limit: int) -> Ranked:
         # Only names whose count reaches the limit-th largest can be listed:
         # sorting the counts (ints) first is cheaper than sorting every name.
         cut = sorted(counts.values(), reverse=True)[limit - 1]
-        items = [item for item in counts.items() if item[1] >= cut]
+        items = list(compress(counts.items(), map(ge, counts.values(), repeat(cut))))
     else:
         items = list(counts.items())
     # By name, then stably by count descending (reverse keeps ties in order).
@@ -273,20 +273,25 @@ class Engine:
             raise RuntimeError("engine already finished")
         self.rows += len(ts)
         self._seconds.update(ts)
-        interval = self.interval
-        ks = list(map(floordiv, ts, repeat(interval)))
-        if ks[0] == ks[-1] and min(ks) == max(ks):
-            cuts = [0, len(ks)]
+        ks = list(map(floordiv, ts, repeat(self.interval)))
+        low_k, high_k = min(ks), max(ks)
+        if low_k == high_k:
+            self._interval(low_k).add(len(ts), nbytes, sections, hosts, statuses, methods)
         else:
-            # Lines are nearly in order: count each run of one interval at once.
-            cuts = [0, *compress(range(1, len(ks)), map(ne, ks, islice(ks, 1, None))), len(ks)]
-        if len(cuts) == 2:
-            self._interval(ks[0]).add(ts, nbytes, sections, hosts, statuses, methods)
-        else:
-            for a, b in pairwise(cuts):
-                self._interval(ks[a]).add(
-                    ts[a:b], nbytes[a:b], sections[a:b], hosts[a:b], statuses[a:b], methods[a:b]
-                )
+            # A block spans a few intervals, its lines a little out of order:
+            # each interval's lines picked out by C-level loops.
+            for k in range(low_k, high_k + 1):
+                pick = list(map(eq, ks, repeat(k)))
+                hits = sum(pick)
+                if hits:
+                    self._interval(k).add(
+                        hits,
+                        compress(nbytes, pick),
+                        compress(sections, pick),
+                        compress(hosts, pick),
+                        compress(statuses, pick),
+                        compress(methods, pick),
+                    )
         self.max_ts = newest
         if self.max_ts - lag > self.final:
             self._advance(self.max_ts - lag)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from collections.abc import Callable, Sequence
+from itertools import compress
+from operator import not_
+from typing import Protocol
 
 from hitwatch.model import MAX_LINE, OTHER, Block, Row
 
@@ -37,12 +39,26 @@ class Format(Protocol):
     def parse_line(self, line: str) -> Row | str: ...
 
 
-class Text(NamedTuple):
-    """A block of whole lines, decoded: `text == "\\n".join(lines)`."""
+class Text:
+    """A block of whole lines, decoded: `text == "\\n".join(lines)`.
 
-    text: str
-    lines: list[str]
-    first_lineno: int = 1
+    `lines` is split from `text` only when asked for: the fast parsers read
+    the whole `text` with one regular expression and need only `count`.
+    """
+
+    __slots__ = ("_lines", "count", "first_lineno", "text")
+
+    def __init__(self, text: str, lines: list[str] | None = None, first_lineno: int = 1) -> None:
+        self.text = text
+        self._lines = lines
+        self.count = len(lines) if lines is not None else text.count("\n") + 1
+        self.first_lineno = first_lineno
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
 
 
 def decode_lines(data: bytes, first_lineno: int = 1) -> Text:
@@ -55,26 +71,33 @@ def decode_lines(data: bytes, first_lineno: int = 1) -> Text:
     if data.endswith(b"\n"):
         data = data[:-1]
     text = data.decode("utf-8", "replace")
+    if "\r" not in text and not _may_hold_long_line(data):
+        return Text(text, None, first_lineno)
     lines = text.split("\n")
-    changed = False
     if "\r" in text:
         lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-        changed = True
     # A line of more than MAX_LINE bytes has more than MAX_LINE // 4 characters.
     if len(data) > MAX_LINE and max(map(len, lines)) > MAX_LINE // 4:
         raw = data.split(b"\n")
         for i, line in enumerate(lines):
             if len(line) > MAX_LINE // 4 and len(raw[i].removesuffix(b"\r")) > MAX_LINE:
                 lines[i] = OVERLONG
-                changed = True
-    if changed:
-        text = "\n".join(lines)
-    return Text(text, lines, first_lineno)
+    return Text("\n".join(lines), lines, first_lineno)
+
+
+_HALF = MAX_LINE // 2
+
+
+def _may_hold_long_line(data: bytes) -> bool:
+    """False when no line of `data` can be longer than MAX_LINE bytes: such a
+    line would hold one of the aligned windows of MAX_LINE / 2 bytes checked
+    here, with no newline in it. A few `find`s per block, not one per line."""
+    return any(data.find(b"\n", i, i + _HALF) < 0 for i in range(0, len(data) - _HALF + 1, _HALF))
 
 
 def parse_lines(fmt: Format, text: Text) -> Block:
     """The line-at-a-time parse, the reference for every format's fast `parse`."""
-    block = Block(len(text.lines))
+    block = Block(text.count)
     lineno = text.first_lineno - 1
     for line in text.lines:
         lineno += 1
@@ -115,11 +138,41 @@ class RequestCache(dict[str, tuple[str, str]]):
         return value
 
 
+def fast_request(raw: str) -> str:
+    """The regular expression of a quoted request, `"` already matched before it,
+    for the block parsers: three groups, (method, section, the request as
+    written). The common shape (`GET /path?q HTTP/1.1`, a method token and a
+    target that is a path, no escapes) gives the method and the section;
+    anything else gives the request, in the group `raw` describes, for
+    `request_parts` (see `requests_of`)."""
+    return (
+        r'(?:([A-Za-z][A-Za-z_-]{0,19}) (/[^/?# "\\\n]*)[^ "\\\n]*(?: [^ "\\\n]*)?'
+        rf'|{raw})"'
+    )
+
+
+def requests_of(
+    methods: Sequence[str], sections: Sequence[str], raws: Sequence[str], cache: RequestCache
+) -> tuple[Sequence[str], Sequence[str]]:
+    """The methods and sections of a block parsed with `fast_request`: a line
+    whose request had another shape (its method group is empty) is split by
+    `request_parts`."""
+    if "" not in methods:
+        return methods, sections
+    methods, sections = list(methods), list(sections)
+    for i in compress(range(len(methods)), map(not_, methods)):
+        methods[i], sections[i] = cache[raws[i]]
+    return methods, sections
+
+
+_DASH = {"-": "0"}
+
+
 def to_bytes(sizes: tuple[str, ...]) -> list[int]:
-    """Byte counts from fields already known to be digits or `-`."""
+    """Byte counts from fields already known to be digits or `-` (0)."""
     if "-" not in sizes:
         return list(map(int, sizes))
-    return [0 if s == "-" else int(s) for s in sizes]
+    return list(map(int, map(_DASH.get, sizes, sizes)))
 
 
 def request_parts(request: str) -> tuple[str, str]:

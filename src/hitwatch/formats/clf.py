@@ -17,8 +17,10 @@ from hitwatch.formats.base import (
     Text,
     TimeCache,
     describe,
+    fast_request,
     parse_bytes,
     parse_lines,
+    requests_of,
     to_bytes,
 )
 from hitwatch.model import Block, Row
@@ -74,15 +76,15 @@ def _days(year: int, month: int, day: int) -> int:
     return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
 
 
-# _LINE with status and bytes checked by the regex itself, so that a line it
-# matches is a record as soon as its timestamp is valid.
-_STRICT = re.compile(
-    r'([^ ]+) [^ ]+ [^ ]+ \[([^\]]*)\] "([^"\\]*(?:\\.[^"\\]*)*)" '
-    r"([1-5][0-9][0-9]) ([0-9]{1,15}|-)(?= |\Z)"
+# _LINE over a whole block (MULTILINE), with status and bytes checked by the
+# regex itself: a line it matches is a record as soon as its timestamp is
+# valid. Any other line matches the empty branch instead, one match a line.
+_BLOCK = re.compile(
+    r'^(?:([^ \n]+) [^ \n]+ [^ \n]+ \[([^\]\n]*)\] "'
+    + fast_request(r'([^"\\\n]*(?:\\[^\n][^"\\\n]*)*)')
+    + r" ([1-5][0-9][0-9]) ([0-9]{1,15}|-)(?= |$)[^\n]*|[^\n]*)$",
+    re.MULTILINE,
 )
-
-
-_groups = re.Match.groups
 
 
 class ClfFormat:
@@ -112,16 +114,17 @@ class ClfFormat:
 
     def parse(self, text: Text) -> Block:
         """The whole block at C speed when every line is a record, else line by line."""
-        matches = list(map(_STRICT.match, text.lines))
-        if None in matches:
+        found = _BLOCK.findall(text.text)
+        if len(found) != text.count:
             return parse_lines(self, text)
-        found: list[re.Match[str]] = matches  # type: ignore[assignment]  # no None in it
-        hosts, stamps, requests, statuses, sizes = zip(*map(_groups, found), strict=True)
+        hosts, stamps, methods, sections, raws, statuses, sizes = zip(*found, strict=True)
+        if "" in hosts:  # a line that is not a record (or empty)
+            return parse_lines(self, text)
         ts = list(map(self._times.__getitem__, stamps))
         if -1 in ts:
             return parse_lines(self, text)
-        methods, sections = zip(*map(self._requests.__getitem__, requests), strict=True)
-        return Block.of(ts, to_bytes(sizes), sections, hosts, statuses, methods, len(matches))
+        got = requests_of(methods, sections, raws, self._requests)
+        return Block.of(ts, to_bytes(sizes), got[1], hosts, statuses, got[0], len(found))
 
 
 def looks_combined(line: str) -> bool:

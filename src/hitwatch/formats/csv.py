@@ -16,8 +16,10 @@ from hitwatch.formats.base import (
     RequestCache,
     Text,
     describe,
+    fast_request,
     parse_bytes,
     parse_lines,
+    requests_of,
     to_bytes,
 )
 from hitwatch.model import Block, Row
@@ -25,8 +27,9 @@ from hitwatch.model import Block, Row
 # The shape nearly every line has, over a whole block, one match per line; any
 # other line matches the empty branch and goes through split_fields.
 _BLOCK = re.compile(
-    r'^(?:"([^"\n]*)","[^"\n]*","[^"\n]*",([0-9]{1,12}),"([^"\n]*)",'
-    r"([1-5][0-9][0-9]),([0-9]{1,15}|-)|[^\n]*)$",
+    r'^(?:"([^"\n]*)","[^"\n]*","[^"\n]*",([0-9]{1,12}),"'
+    + fast_request(r'([^"\n]*)')
+    + r",([1-5][0-9][0-9]),([0-9]{1,15}|-)|[^\n]*)$",
     re.MULTILINE,
 )
 
@@ -101,13 +104,13 @@ class CsvFormat:
     def parse(self, text: Text) -> Block:
         """The whole block at C speed when every line is canonical, else line by line."""
         found = _BLOCK.findall(text.text)
-        if len(found) != len(text.lines):
+        if len(found) != text.count:
             return parse_lines(self, text)
-        hosts, dates, requests, statuses, sizes = zip(*found, strict=True)
+        hosts, dates, methods, sections, raws, statuses, sizes = zip(*found, strict=True)
         if "" in dates:
             return parse_lines(self, text)
         ts = list(map(int, dates))
         if max(ts) > MAX_TS:
             return parse_lines(self, text)
-        methods, sections = zip(*map(self._requests.__getitem__, requests), strict=True)
-        return Block.of(ts, to_bytes(sizes), sections, hosts, statuses, methods, len(found))
+        got = requests_of(methods, sections, raws, self._requests)
+        return Block.of(ts, to_bytes(sizes), got[1], hosts, statuses, got[0], len(found))

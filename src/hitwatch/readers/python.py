@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from hitwatch import formats
 from hitwatch.engine.core import Engine
-from hitwatch.formats.base import HEADERS
+from hitwatch.formats.base import HEADERS, Text
 from hitwatch.model import Block
 from hitwatch.readers.base import Note, OnInvalid, feed_block
 from hitwatch.sources import Source
@@ -65,14 +65,14 @@ class SourceReader:
 
     def parse(self, data: bytes) -> Block:
         text = formats.decode_lines(data, self.lineno + 1)
-        fmt = self._format(text.lines)
+        fmt = self._format(text)
         block = fmt.parse(text)
-        self.lineno += len(text.lines)
+        self.lineno += text.count
         return block
 
-    def _format(self, lines: list[str]) -> formats.Format:
+    def _format(self, text: Text) -> formats.Format:
         if self.fmt is None:
-            name = self._decide(len(lines), lambda: formats.detect(lines))
+            name = self._decide(text.count, lambda: formats.detect(text.lines))
             if name is None:
                 # Only empty lines or headers so far: any parser counts them alike.
                 self._fallback = self._fallback or formats.make("csv")
