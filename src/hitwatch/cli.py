@@ -53,6 +53,7 @@ Command = Callable[[list[str]], int]
 COMMANDS: dict[str, Command] = {}
 """`hitwatch NAME ...` runs COMMANDS[NAME]; anything else is the main command
 (a log file named like a command can be given as ./NAME)."""
+COMMANDS["serve"] = lambda argv: __import__("hitwatch.service.cli", fromlist=["main"]).main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,14 +18,24 @@ What it survives, and how (a file's identity is its (st_dev, st_ino)):
 - globs: re-checked every `rescan` seconds; a new match is read from its start,
   unless it is a file already being read under another name (a rotated file
   matching the same glob), which is never read twice.
+
+Positions (SPEC §11, for `hitwatch serve`): `positions()` says, for every file
+open or done with, its identity, a checksum of its first line and the offset
+just past the last whole line handed out. A Follower made with `resume=` those
+positions goes on from them: a file still at its name with the same first line
+is read on from its offset; one rotated away while hitwatch was stopped, found
+by its identity in the directory of its name with the same first line, is read
+on from its offset to its end before anything else; a file at a name that
+matches no position (replaced: another first line) is read from its start.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hitwatch.render import safe
@@ -39,9 +49,69 @@ MAX_READ = 1 << 22
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
+CHECKSUM_BYTES = 4096
+"""The first line's checksum covers at most this many of its bytes."""
+
+MAX_DONE = 1000
+"""Files done with that `positions()` still lists (the most recent ones)."""
+
+MAX_SCAN = 10_000
+"""Directory entries looked at to find a rotated file by its identity."""
+
 Ident = tuple[int, int]
 Block = tuple[str, bytes]
 """(source name, bytes of whole lines)."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a followed file was read to (SPEC §11).
+
+    `offset` is just past the last whole line handed out; `checksum` is that
+    of the file's first line (empty while no line was read); `role` is
+    `active` (read at `name`), `retired` (rotated away, read to its end) or
+    `done` (closed: never read again). `size` is the file's size when the
+    position was taken and `read` the bytes read of it, the unfinished last
+    line included (-1 if unknown): for status displays only.
+    """
+
+    name: str
+    dev: int
+    ino: int
+    checksum: str
+    offset: int
+    role: str
+    size: int = -1
+    read: int = -1
+
+    def to_json(self) -> list[object]:
+        return [self.name, self.dev, self.ino, self.checksum, self.offset, self.role]
+
+    @classmethod
+    def from_json(cls, value: Sequence[object]) -> Position:
+        name, dev, ino, checksum, offset, role = value
+        if not (
+            isinstance(name, str)
+            and isinstance(dev, int)
+            and isinstance(ino, int)
+            and isinstance(checksum, str)
+            and isinstance(offset, int)
+            and role in ("active", "retired", "done")
+        ):
+            raise ValueError(f"not a position: {value!r}")
+        return cls(name, dev, ino, checksum, offset, str(role))
+
+
+def first_line_checksum(fd: int, offset: int) -> str:
+    """The checksum of the first line of the open file `fd`, from the bytes
+    before `offset` (at most CHECKSUM_BYTES of them); "" when `offset` is 0."""
+    if offset <= 0:
+        return ""
+    head = os.pread(fd, min(offset, CHECKSUM_BYTES), 0)
+    nl = head.find(b"\n")
+    if nl >= 0:
+        head = head[: nl + 1]
+    return hashlib.blake2b(head, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -55,6 +125,13 @@ class _Tail:
     cutter: LineCutter = field(default_factory=LineCutter)
     quiet_since: float = 0.0  # clock time of the last growth (for retired files)
     deleted: bool = False
+    line_end: int = -1  # offset just past the last whole line handed out (-1: pos)
+    checksum: str = ""  # of the first line, once a line was handed out
+    drain: bool = False  # resumed after a rotation: read to its end before the rest
+
+    def __post_init__(self) -> None:
+        if self.line_end < 0:
+            self.line_end = self.pos
 
     def read(self, limit: int = MAX_READ) -> tuple[bytes, bool]:
         """Whole lines newly written, and whether the end of the file was reached."""
@@ -64,12 +141,31 @@ class _Tail:
             chunk = os.pread(self.fd, READ_SIZE, self.pos)
             if not chunk:
                 return b"".join(out), True
+            at = self.pos
             self.pos += len(chunk)
             got += len(chunk)
             lines = self.cutter.push(chunk)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                self.line_end = at + nl + 1
             if lines:
                 out.append(lines)
         return b"".join(out), False
+
+    def flush(self) -> bytes:
+        """The unfinished last line, as a line (the file is done with, or truncated)."""
+        self.line_end = self.pos
+        return self.cutter.flush()
+
+    def position(self, role: str) -> Position:
+        if not self.checksum and self.line_end > 0:
+            self.checksum = first_line_checksum(self.fd, self.line_end)
+        try:
+            size = os.fstat(self.fd).st_size
+        except OSError:
+            size = -1
+        dev, ino = self.ident
+        return Position(self.name, dev, ino, self.checksum, self.line_end, role, size, self.pos)
 
 
 def has_magic(pattern: str) -> bool:
@@ -96,6 +192,7 @@ class Follower:
         rescan: float = 1.0,
         note: Callable[[str], None] | None = None,
         say_start: bool = False,
+        resume: Sequence[Position] = (),
     ) -> None:
         self.patterns = list(patterns)
         self._start = start
@@ -110,6 +207,8 @@ class Follower:
         self._missing: set[str] = set()  # literal paths not there at the last look
         self._first = True
         self._last_scan = float("-inf")
+        self._resume = list(resume)
+        self._done_sums: dict[Ident, str] = {}  # checksums of files done with
 
     # ------------------------------------------------------------------ api
 
@@ -124,15 +223,23 @@ class Follower:
         """Read everything new; notice rotation, truncation and new files."""
         now = self._clock()
         out: list[Block] = []
+        if self._resume:
+            self._resume_files(now)
         # Old files first: a rotated file's last lines come before the new file's first.
+        draining = False
         for tail in list(self._retired):
-            data, _eof = tail.read()
+            data, eof = tail.read()
             if data:
                 tail.quiet_since = now
                 out.append((tail.name, data))
             elif now - tail.quiet_since >= self.retire_after:
                 self._close(tail, out)
                 self._retired.remove(tail)
+            if tail.drain:
+                tail.drain = not eof
+                draining = draining or tail.drain
+        if draining:
+            return out  # a file rotated while stopped is read to its end first
         scan = self._first or now - self._last_scan >= self.rescan
         for name in list(self._active):
             tail = self._active[name]
@@ -152,6 +259,16 @@ class Follower:
             os.close(tail.fd)
         self._active.clear()
         self._retired.clear()
+
+    def positions(self) -> list[Position]:
+        """Where every file was read to, for a restart (see the module docstring).
+
+        Taken between polls, every block handed out having been consumed."""
+        out = [tail.position("active") for tail in self._active.values()]
+        out += [tail.position("retired") for tail in self._retired]
+        for (dev, ino), pos in list(self._done.items())[-MAX_DONE:]:
+            out.append(Position("", dev, ino, self._done_sums.get((dev, ino), ""), pos, "done"))
+        return out
 
     # ------------------------------------------------------------ internals
 
@@ -176,10 +293,11 @@ class Follower:
         size = os.fstat(tail.fd).st_size
         if size < tail.pos:
             self._note(f"{safe(name)}: truncated; reading it from its start")
-            rest = tail.cutter.flush()
+            rest = tail.flush()
             if rest:
                 out.append((name, rest))
-            tail.pos = 0
+            tail.pos = tail.line_end = 0
+            tail.checksum = ""
             data, _eof = tail.read()
             if data:
                 out.append((name, data))
@@ -243,6 +361,7 @@ class Follower:
                 self._note(f"{safe(name)}: following from byte {tail.pos:,} of {fst.st_size:,}")
             if tail.pos > 0 and os.pread(fd, 1, tail.pos - 1) != b"\n":
                 tail.cutter.skip_partial = True
+        tail.line_end = tail.pos
         self._active[name] = tail
         data, _eof = tail.read()
         if data:
@@ -257,7 +376,7 @@ class Follower:
         return 0
 
     def _close(self, tail: _Tail, out: list[Block]) -> None:
-        rest = tail.cutter.flush()
+        rest = tail.flush()
         if rest:
             out.append((tail.name, rest))
         try:
@@ -268,6 +387,71 @@ class Follower:
         if not deleted:
             # Its inode cannot be reused while the file exists: remember what was read.
             self._done[tail.ident] = tail.pos
+            if tail.checksum:
+                self._done_sums[tail.ident] = tail.checksum
+
+    # --------------------------------------------------------------- resume
+
+    def _resume_files(self, now: float) -> None:
+        """Open the files of the positions given to `resume`, at their offsets."""
+        positions, self._resume = self._resume, []
+        for p in positions:
+            ident = (p.dev, p.ino)
+            if p.role == "done":
+                self._done[ident] = p.offset
+                if p.checksum:
+                    self._done_sums[ident] = p.checksum
+                continue
+            found = self._find(p)
+            if found is None:
+                if p.offset > 0:
+                    self._note(
+                        f"{safe(p.name)}: the file read to byte {p.offset:,} before the "
+                        "restart is gone; going on without it"
+                    )
+                continue
+            path, fd, size = found
+            tail = _Tail(p.name, fd, ident, p.offset, checksum=p.checksum)
+            if p.role == "active" and path == p.name and p.name not in self._active:
+                self._active[p.name] = tail
+                continue
+            tail.quiet_since = now
+            tail.drain = True
+            if path != p.name:
+                self._note(
+                    f"{safe(p.name)}: rotated to {safe(path)} while stopped; reading it on "
+                    f"from byte {p.offset:,} of {size:,}"
+                )
+            self._retired.append(tail)
+
+    def _find(self, p: Position) -> tuple[str, int, int] | None:
+        """(path, open fd, size) of the file of position `p`: at its name, else
+        in that name's directory, with the same identity and first line."""
+        candidates = [p.name]
+        try:
+            with os.scandir(os.path.dirname(p.name) or ".") as entries:
+                for n, entry in enumerate(entries):
+                    if n >= MAX_SCAN:
+                        break
+                    if entry.inode() == p.ino and entry.path != p.name:
+                        candidates.append(entry.path)
+        except OSError:
+            pass
+        for path in candidates:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            st = os.fstat(fd)
+            if (
+                (st.st_dev, st.st_ino) == (p.dev, p.ino)
+                and _is_file(st.st_mode)
+                and st.st_size >= p.offset
+                and first_line_checksum(fd, p.offset) == p.checksum
+            ):
+                return path, fd, st.st_size
+            os.close(fd)
+        return None
 
 
 def _is_file(mode: int) -> bool:
