@@ -147,16 +147,15 @@ done:
 
 static PyObject *class_names[5]; /* "1xx" .. "5xx" */
 
-#define HW_MAX_METHODS 20 /* engine/core.py's MAX_METHODS */
-
-/* ((name, count), ...) of the first n ranked keys (ASCII). */
-static PyObject *ranked_pairs(const hw_ranked *r, size_t n) {
+/* ((name, count), ...) of n ranked keys (ASCII) of a compacted interval. */
+static PyObject *ranked_pairs(const hw_interval *iv, const hw_key *keys, size_t n) {
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     if (t == NULL) return NULL;
     for (size_t i = 0; i < n; i++) {
         PyObject *pair = PyTuple_New(2);
-        PyObject *name = PyUnicode_DecodeASCII((const char *)r[i].p, (Py_ssize_t)r[i].len, NULL);
-        PyObject *count = PyLong_FromLongLong(r[i].count);
+        PyObject *name = PyUnicode_DecodeASCII((const char *)iv->arena + keys[i].off,
+                                               (Py_ssize_t)keys[i].len, NULL);
+        PyObject *count = PyLong_FromLongLong(keys[i].count);
         if (pair == NULL || name == NULL || count == NULL) {
             Py_XDECREF(pair);
             Py_XDECREF(name);
@@ -171,29 +170,17 @@ static PyObject *ranked_pairs(const hw_ranked *r, size_t n) {
     return t;
 }
 
-/* A complete interval as the fields of its Report after the two times
- * (hits, bytes, status, methods, sections, hosts, errors_5xx, late,
- * invalid), ranked as Engine._emit_report ranks them, so that Python need
- * not. Py_None when that would not be the same here: a key that is not
- * ASCII (decoding could merge keys or change their order) or more methods
- * than a report lists (their "(other)" entry): those go over as counts. */
-static PyObject *export_ready(KernelObject *self, const hw_interval *iv) {
-    if (!hw_iv_ascii(iv)) Py_RETURN_NONE;
-    size_t stride = iv->keys_n + 1, n[3];
-    if (hw_grow((void **)&self->rank_buf, &self->rank_cap, sizeof *self->rank_buf, 3 * stride) <
-        0)
-        return PyErr_NoMemory();
-    hw_ranked *by_kind[3];
-    for (int k = 0; k < 3; k++) by_kind[k] = self->rank_buf + k * stride;
-    hw_by_kind(iv, self->rank_buf, stride, n);
-    if (n[HW_METHOD] > HW_MAX_METHODS) Py_RETURN_NONE;
-    size_t top = (size_t)self->top;
-    size_t nm = hw_top(by_kind[HW_METHOD], n[HW_METHOD], HW_MAX_METHODS);
-    size_t ns = hw_top(by_kind[HW_SECTION], n[HW_SECTION], top);
-    size_t nh = hw_top(by_kind[HW_HOST], n[HW_HOST], top);
-    PyObject *methods = ranked_pairs(by_kind[HW_METHOD], nm);
-    PyObject *sections = methods ? ranked_pairs(by_kind[HW_SECTION], ns) : NULL;
-    PyObject *hosts = sections ? ranked_pairs(by_kind[HW_HOST], nh) : NULL;
+/* A compacted interval (hw_compact) as the fields of its Report after the
+ * two times: (hits, bytes, status, methods, sections, hosts, errors_5xx,
+ * late, invalid), ranked as Engine._emit_report ranks them. */
+static PyObject *export_ready(const hw_interval *iv) {
+    size_t n[3] = {0, 0, 0};
+    for (size_t i = 0; i < iv->keys_n; i++) n[iv->keys[i].kind]++;
+    const hw_key *keys = iv->keys; /* methods, then sections, then hosts */
+    PyObject *methods = ranked_pairs(iv, keys, n[HW_METHOD]);
+    PyObject *sections = methods ? ranked_pairs(iv, keys + n[HW_METHOD], n[HW_SECTION]) : NULL;
+    PyObject *hosts =
+        sections ? ranked_pairs(iv, keys + n[HW_METHOD] + n[HW_SECTION], n[HW_HOST]) : NULL;
     Py_ssize_t classes = 0;
     for (int c = 0; c < 5; c++) classes += iv->status[c] != 0;
     PyObject *status = hosts ? PyTuple_New(classes) : NULL;
@@ -238,19 +225,23 @@ static PyObject *result_to_python(KernelObject *self, const hw_result *res) {
     /* Intervals up to kdone are complete: no line can count in them any more. */
     int64_t kdone = res->started ? (res->final + 1) / self->k.interval - 1 : -1;
     for (size_t i = 0; i < res->ivs_n; i++) {
-        const hw_interval *iv = res->ivs[i];
-        if (self->top >= 0 && iv->k > self->floor && iv->k <= kdone) {
-            PyObject *payload = export_ready(self, iv);
-            if (payload == NULL) goto fail;
-            if (payload != Py_None) {
-                PyObject *k = PyLong_FromLongLong(iv->k);
-                int rc = k ? PyDict_SetItem(ready, k, payload) : -1;
-                Py_XDECREF(k);
-                Py_DECREF(payload);
-                if (rc < 0) goto fail;
-                continue;
-            }
-            Py_DECREF(payload);
+        hw_interval *iv = res->ivs[i];
+        /* Complete intervals past the floor go over ranked, when Python's
+         * ranking is the same as the kernel's (see hw_compact); workers have
+         * compacted theirs already. */
+        if (!iv->ranked && self->top >= 0 && iv->k > self->floor && iv->k <= kdone &&
+            hw_compact(iv, (size_t)self->top, &self->rank_buf, &self->rank_cap) < 0) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        if (iv->ranked) {
+            PyObject *payload = export_ready(iv);
+            PyObject *k = payload ? PyLong_FromLongLong(iv->k) : NULL;
+            int rc = k ? PyDict_SetItem(ready, k, payload) : -1;
+            Py_XDECREF(k);
+            Py_XDECREF(payload);
+            if (rc < 0) goto fail;
+            continue;
         }
         /* From here on the engine may hold counts of this interval. */
         if (iv->k > self->floor) self->floor = iv->k;
@@ -383,7 +374,8 @@ static PyObject *Kernel_start(KernelObject *self, PyObject *args) {
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = hw_reader_start(&self->rd, K, &first, fd, offset, head.buf,
                                                 (size_t)head.len, first_lineno, (size_t)block,
-                                                skipping, workers, chunk, map, size, check);
+                                                skipping, workers, chunk, map, size, check,
+                                                (int64_t)self->top, (int64_t)self->floor);
     Py_END_ALLOW_THREADS PyBuffer_Release(&head);
     if (rc < 0) return PyErr_SetFromErrno(PyExc_OSError);
     self->reading = 1;

@@ -88,6 +88,9 @@ typedef struct hw_interval {
     size_t keys_cap, keys_n;
     uint8_t *arena;
     size_t arena_cap, arena_n;
+    /* 1 after hw_compact: `keys` is then a plain array of the keys its report
+     * lists, in its order (methods, then sections, then hosts), not a table. */
+    int ranked;
     struct hw_interval *next_free;
 } hw_interval;
 
@@ -201,7 +204,7 @@ static hw_interval *hw_iv_new(hw_kernel *K, int64_t k) {
 
 /* Give a handed-over interval back to the pool (its memory is reused). */
 static void hw_iv_release(hw_kernel *K, hw_interval *iv) {
-    if (K->pool_n >= HW_POOL_MAX || iv->keys_cap > HW_KEEP_KEYS) {
+    if (K->pool_n >= HW_POOL_MAX || iv->keys_cap > HW_KEEP_KEYS || iv->ranked) {
         hw_iv_destroy(iv);
         return;
     }
@@ -445,6 +448,44 @@ static HW_ALWAYS_INLINE int hw_add_key(hw_interval *iv, uint32_t kind, const uin
     }
 }
 
+/* Adds `count` to key `s` of `kind` (hw_add_key, by more than one). */
+static int hw_add_key_n(hw_interval *iv, uint32_t kind, const uint8_t *s, size_t n, int64_t count) {
+    uint64_t w0, w1;
+    hw_key_words(s, n, &w0, &w1);
+    uint64_t h = hw_key_hash(iv, kind, s, n, w0, w1);
+    size_t mask = iv->keys_cap - 1, j = h & mask;
+    for (;;) {
+        hw_key *e = &iv->keys[j];
+        if (e->w0 == w0 && e->w1 == w1 && e->kind == kind && e->len == n &&
+            (n <= 16 || memcmp(iv->arena + e->off + 16, s + 16, n - 16) == 0)) {
+            e->count += count;
+            return 0;
+        }
+        if (e->kind == UINT32_MAX) {
+            if (hw_new_key(iv, kind, s, n, h, w0, w1) < 0) return -1;
+            return count > 1 ? hw_add_key_n(iv, kind, s, n, count - 1) : 0;
+        }
+        j = (j + 1) & mask;
+    }
+}
+
+/* Adds the counts of interval `from` (not compacted) to `to`, of the same k. */
+static int hw_iv_merge(hw_interval *to, const hw_interval *from) {
+    to->hits += from->hits;
+    uint64_t lo = to->bytes_lo + from->bytes_lo;
+    to->bytes_hi += from->bytes_hi + (lo < to->bytes_lo);
+    to->bytes_lo = lo;
+    to->late += from->late;
+    to->invalid += from->invalid;
+    for (int c = 0; c < 5; c++) to->status[c] += from->status[c];
+    for (size_t i = 0; i < from->keys_cap; i++) {
+        const hw_key *e = &from->keys[i];
+        if (e->kind == UINT32_MAX) continue;
+        if (hw_add_key_n(to, e->kind, from->arena + e->off, e->len, e->count) < 0) return -1;
+    }
+    return 0;
+}
+
 static int hw_bad(hw_kernel *K, int64_t lineno, int reason, int64_t nfields) {
     if (hw_grow((void **)&K->bad, &K->bad_cap, sizeof *K->bad, K->bad_n + 1) < 0) return -1;
     K->bad[K->bad_n].lineno = lineno;
@@ -643,6 +684,78 @@ static size_t hw_top(hw_ranked *a, size_t n, size_t limit) {
         m++;
     }
     return m;
+}
+
+#define HW_MAX_METHODS 20 /* model.py's MAX_METHODS */
+
+/* Reduces a complete interval to what its report lists: the methods (at
+ * most HW_MAX_METHODS), the `top` sections and the `top` hosts, ranked, in
+ * a plain array (iv->ranked), their names in a new, small arena. A worker
+ * thread does it before it queues a result, so that what waits for the
+ * consumer is a few hundred bytes an interval, not its whole table of keys.
+ * Only when the ranking is the same as Python's: every key ASCII (see
+ * hw_rank_cmp) and no more methods than a report lists (else "(other)" is
+ * Python's to make). `buf`/`cap`: scratch space, grown as needed. 1 when
+ * compacted, 0 when left as it was, -1 when out of memory. */
+static int hw_compact(hw_interval *iv, size_t top, hw_ranked **buf, size_t *cap) {
+    if (iv->ranked || !hw_iv_ascii(iv)) return 0;
+    size_t stride = iv->keys_n + 1, n[3];
+    if (hw_grow((void **)buf, cap, sizeof **buf, 3 * stride) < 0) return -1;
+    hw_ranked *by_kind[3];
+    for (int k = 0; k < 3; k++) by_kind[k] = *buf + k * stride;
+    hw_by_kind(iv, *buf, stride, n);
+    if (n[HW_METHOD] > HW_MAX_METHODS) return 0;
+    const int order[3] = {HW_METHOD, HW_SECTION, HW_HOST};
+    size_t keep[3], total = 0, bytes = 0;
+    for (int i = 0; i < 3; i++) {
+        int kind = order[i];
+        keep[i] = hw_top(by_kind[kind], n[kind], kind == HW_METHOD ? HW_MAX_METHODS : top);
+        total += keep[i];
+        for (size_t j = 0; j < keep[i]; j++) bytes += by_kind[kind][j].len;
+    }
+    hw_key *keys = malloc((total + 1) * sizeof *keys);
+    uint8_t *arena = malloc(bytes + 1);
+    if (keys == NULL || arena == NULL) {
+        free(keys);
+        free(arena);
+        return -1;
+    }
+    size_t at = 0, off = 0;
+    for (int i = 0; i < 3; i++) {
+        for (size_t j = 0; j < keep[i]; j++) {
+            const hw_ranked *r = &by_kind[order[i]][j];
+            memcpy(arena + off, r->p, r->len);
+            keys[at].w0 = keys[at].w1 = 0;
+            keys[at].count = r->count;
+            keys[at].off = off;
+            keys[at].len = r->len;
+            keys[at].kind = (uint32_t)order[i];
+            off += r->len;
+            at++;
+        }
+    }
+    free(iv->keys);
+    free(iv->arena);
+    iv->keys = keys;
+    iv->keys_cap = iv->keys_n = total;
+    iv->arena = arena;
+    iv->arena_cap = bytes + 1;
+    iv->arena_n = off;
+    iv->ranked = 1;
+    return 1;
+}
+
+/* Compacts the complete intervals of a result (see hw_compact) past `floor`
+ * (the engine may hold counts of the others, to which theirs must be added). */
+static int hw_compact_result(hw_result *res, int64_t interval, int64_t floor, size_t top,
+                             hw_ranked **buf, size_t *cap) {
+    if (!res->started) return 0;
+    int64_t kdone = (res->final + 1) / interval - 1;
+    for (size_t i = 0; i < res->ivs_n; i++) {
+        hw_interval *iv = res->ivs[i];
+        if (iv->k > floor && iv->k <= kdone && hw_compact(iv, top, buf, cap) < 0) return -1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------- engine */

@@ -42,7 +42,7 @@
 #define HW_GUESS_WINDOW (1 << 20) /* bytes read before a chunk to guess its M */
 #define HW_MAX_WORKERS 4
 #define HW_DROP_IDLE (1 << 20) /* bytes read but not dropped that the consumer drops when idle */
-#define HW_DROP_SELF (12 << 20) /* ... that a worker drops itself (bounds the RSS) */
+#define HW_DROP_SELF (4 << 20) /* ... that a worker drops itself (bounds the RSS) */
 
 enum { HW_TODO = 0, HW_RUNNING = 1, HW_DONE = 2 };
 
@@ -91,6 +91,9 @@ typedef struct {
     hw_kernel K;
     uint8_t *buf;
     int bus_slot; /* its entry in hw_bus while it reads the map, else -1 */
+    hw_ranked *rank_buf; /* hw_compact's scratch */
+    size_t rank_cap;
+    int64_t floor; /* intervals up to it go over as counts (see hw_compact_result) */
 } hw_worker;
 
 typedef struct hw_reader {
@@ -119,6 +122,16 @@ typedef struct hw_reader {
     int64_t map_n;
     int64_t page; /* the page size */
     int unchecked; /* tests: the file's size is not checked before each block */
+    /* Complete intervals past the floor are compacted by the workers for
+     * Report (hw_compact) when top >= 0; the engine holds counts of
+     * intervals up to floor when the read starts. */
+    int64_t top, floor;
+    /* Intervals a chunk handed over unfinished at its end (the consumer's):
+     * the next chunk's counts of them are added here, and they go on with the
+     * result in which they are complete (or the last one), compacted then by
+     * the consumer, so that Python never merges and ranks their keys. */
+    hw_interval **carry;
+    size_t carry_n, carry_cap;
 } hw_reader;
 
 #define HW_SHRANK (-2) /* hw_result.error: the file shrank under a mapped read */
@@ -303,6 +316,14 @@ static int hw_kernel_reset(hw_kernel *K) {
     return 0;
 }
 
+/* Compacts a result's complete intervals in the worker (hw_compact_result). */
+static int hw_worker_compact(hw_worker *W, hw_result *res) {
+    hw_reader *R = W->R;
+    if (R->top < 0) return 0;
+    return hw_compact_result(res, W->K.interval, W->floor, (size_t)R->top, &W->rank_buf,
+                             &W->rank_cap);
+}
+
 /* One block of chunk `ch` from the map, at *offset: its whole lines (all
  * of it at the chunk's end) through the kernel, the result queued. Returns 1
  * when that ended the chunk, 0 when there is more, 2 when the rest is for
@@ -359,14 +380,17 @@ static int hw_map_block(hw_worker *W, hw_chunk *ch, int64_t *offset, int64_t *li
     int64_t page = R->page, hi = (pos + (int64_t)used) / page * page, from = -1;
     pthread_mutex_lock(&R->mu);
     if (hi > ch->read_to) ch->read_to = hi;
-    if (hi - ch->dropped_to >= (last ? 4 * HW_DROP_IDLE : HW_DROP_SELF)) {
+    if (hi > ch->dropped_to && (last || hi - ch->dropped_to >= HW_DROP_SELF)) {
         from = ch->dropped_to;
         ch->dropped_to = hi;
     }
     pthread_mutex_unlock(&R->mu);
     if (from >= 0) madvise((void *)(R->map + from), (size_t)(hi - from), MADV_DONTNEED);
     hw_result *res = hw_detach(K, last);
-    if (res == NULL) return -1;
+    if (res == NULL || hw_worker_compact(W, res) < 0) {
+        hw_result_free(NULL, res);
+        return -1;
+    }
     *lineno += res->lines;
     *offset = pos + (int64_t)used;
     res->used = (int64_t)used;
@@ -390,6 +414,11 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
         lineno = R->first_lineno;
     }
     hw_time_set(K, &ch->guess);
+    /* Intervals up to the chunk's M may have been handed over as counts by
+     * the chunks before it, at their ends (a guess is checked on M too). */
+    W->floor = R->floor;
+    if (c > 0 && ch->guess.max_ts >= 0 && ch->guess.max_ts / K->interval > W->floor)
+        W->floor = ch->guess.max_ts / K->interval;
     int64_t offset = ch->begin;
     for (;;) {
         pthread_mutex_lock(&R->mu);
@@ -431,7 +460,10 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
         hw_counts_clear(K);
         if (hw_feed(K, W->buf, used, lineno) < 0) return -1;
         res = hw_detach(K, last);
-        if (res == NULL) return -1;
+        if (res == NULL || hw_worker_compact(W, res) < 0) {
+            hw_result_free(NULL, res);
+            return -1;
+        }
         lineno += res->lines;
         res->used = (int64_t)used;
         size_t rest = have - used;
@@ -572,6 +604,49 @@ static int hw_same_time(const hw_time *a, const hw_time *b) {
     return a->started && b->started && a->max_ts == b->max_ts && a->final == b->final;
 }
 
+/* Carries intervals across chunks in result `res` (consumed in file order):
+ * its intervals the carry holds are added to them; its unfinished ones join
+ * the carry at a chunk's end; carried intervals complete by its time state
+ * go back into it, and all of them with the file's last result (`end`).
+ * 0, or -1 when out of memory. */
+static int hw_carry(hw_reader *R, hw_result *res, int end) {
+    int64_t interval = R->workers[0].K.interval;
+    int64_t kdone = res->started ? (res->final + 1) / interval - 1 : -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < res->ivs_n; i++) {
+        hw_interval *iv = res->ivs[i];
+        hw_interval *held = NULL;
+        for (size_t j = 0; j < R->carry_n && !iv->ranked; j++)
+            if (R->carry[j]->k == iv->k) held = R->carry[j];
+        if (held != NULL) {
+            if (hw_iv_merge(held, iv) < 0) return -1;
+            hw_iv_destroy(iv);
+        } else if (!iv->ranked && iv->k > kdone && res->last && !end) {
+            if (hw_grow((void **)&R->carry, &R->carry_cap, sizeof *R->carry, R->carry_n + 1) < 0)
+                return -1;
+            R->carry[R->carry_n++] = iv;
+        } else {
+            res->ivs[kept++] = iv;
+        }
+    }
+    res->ivs_n = kept;
+    size_t back = 0;
+    for (size_t j = 0; j < R->carry_n; j++) back += end || R->carry[j]->k <= kdone;
+    if (back == 0) return 0;
+    hw_interval **ivs = realloc(res->ivs, (res->ivs_n + back + 1) * sizeof *ivs);
+    if (ivs == NULL) return -1;
+    res->ivs = ivs;
+    size_t stay = 0;
+    for (size_t j = 0; j < R->carry_n; j++) {
+        if (end || R->carry[j]->k <= kdone)
+            res->ivs[res->ivs_n++] = R->carry[j];
+        else
+            R->carry[stay++] = R->carry[j];
+    }
+    R->carry_n = stay;
+    return 0;
+}
+
 /* The next result in file order, or NULL at the end (or when out of memory:
  * `*nomem` is set). Blocks; call without the GIL. Line numbers of invalid
  * lines are absolute. */
@@ -619,8 +694,16 @@ static hw_result *hw_reader_next(hw_reader *R, int *nomem) {
         }
         pthread_cond_broadcast(&R->cv);
     }
+    /* The file's last result: the last chunk's, or one that ends in an error. */
+    int end = res != NULL && res->last && (res->error || (R->cur + 1 >= R->n_chunks &&
+                                                          R->chunks[R->cur].head == NULL));
     pthread_cond_broadcast(&R->cv);
     pthread_mutex_unlock(&R->mu);
+    if (res && hw_carry(R, res, end) < 0) {
+        hw_result_free(NULL, res);
+        *nomem = 1;
+        return NULL;
+    }
     if (res) {
         if (R->cur > 0)
             for (size_t i = 0; i < res->bad_n; i++) res->bad[i].lineno += R->base;
@@ -654,9 +737,12 @@ static void hw_reader_free(hw_reader *R) {
         if (W->running) pthread_join(W->thread, NULL);
         hw_free(&W->K);
         free(W->buf);
+        free(W->rank_buf);
     }
     if (R->chunks)
         for (size_t c = 0; c < R->n_chunks; c++) hw_chunk_drop(&R->chunks[c]);
+    for (size_t j = 0; j < R->carry_n; j++) hw_iv_destroy(R->carry[j]);
+    free(R->carry);
     free(R->chunks);
     free(R->head);
     if (R->map && R->map_n > R->unmapped)
@@ -676,8 +762,11 @@ static void hw_reader_free(hw_reader *R) {
 static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *first, int fd,
                            int64_t offset, const uint8_t *head, size_t head_n,
                            int64_t first_lineno, size_t block, int skipping, int n_workers,
-                           int64_t chunk, int map, int64_t size, int check) {
+                           int64_t chunk, int map, int64_t size, int check, int64_t top,
+                           int64_t floor) {
     memset(R, 0, sizeof *R);
+    R->top = top;
+    R->floor = floor;
     pthread_mutex_init(&R->mu, NULL);
     pthread_cond_init(&R->cv, NULL);
     R->fd = fd;
