@@ -12,13 +12,14 @@ import asyncio
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -37,6 +38,13 @@ KEEPALIVE = 15.0
 """Seconds between SSE comments on a quiet stream (finds dead clients)."""
 
 REPLAY_PAGE = 1000
+
+CHUNK = 64 * 1024
+"""Bytes given to a client's connection at a time: uvicorn waits for each to
+drain past its high-water mark, so a slow stream holds about this much."""
+
+READERS = 4
+"""Threads (and SQLite connections) that answer queries from the store."""
 
 
 @dataclass
@@ -61,7 +69,21 @@ def error(status: int, message: str, headers: Mapping[str, str] | None = None) -
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def pieces(data: bytes) -> Iterator[bytes]:
+    if len(data) <= CHUNK:
+        yield data
+        return
+    view = memoryview(data)
+    for i in range(0, len(data), CHUNK):
+        yield bytes(view[i : i + CHUNK])
+
+
 def build_app(ctx: Context) -> Starlette:
+    pool = ThreadPoolExecutor(READERS, thread_name_prefix="hitwatch-query")
+
+    async def in_pool(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
+
     def guarded(handler: Handler) -> Handler:
         """The handler, behind the bearer token when there is one; 400 for BadRequest."""
 
@@ -98,18 +120,21 @@ def build_app(ctx: Context) -> Starlette:
     async def ranged(request: Request, cls: str) -> Response:
         values, n = query(request)
         q = params.range_query(values, n, default_to=default_to(), alerts=cls == ALERT)
-        page = await run_in_threadpool(
-            ctx.store.page, cls, q.t_from, q.t_to, q.limit, q.after, q.rule
-        )
+
+        def answer() -> tuple[bytes, tuple[int, int] | None]:
+            page = ctx.store.page(cls, q.t_from, q.t_to, q.limit, q.after, q.rule)
+            return ("[" + ",".join(page.bodies) + "]").encode(), page.next
+
+        body, next_cursor = await in_pool(answer)
         headers = {"Content-Type": "application/json"}
-        if page.next is not None:
-            cursor = params.cursor_text(page.next)
+        if next_cursor is not None:
+            cursor = params.cursor_text(next_cursor)
             headers["X-Next-Cursor"] = cursor
             nxt = request.url.include_query_params(
                 cursor=cursor, **{"from": str(q.t_from), "to": str(q.t_to)}
             )
             headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
-        return Response("[" + ",".join(page.bodies) + "]", headers=headers)
+        return Response(body, headers=headers)
 
     async def reports(request: Request) -> Response:
         return await ranged(request, REPORT)
@@ -121,7 +146,7 @@ def build_app(ctx: Context) -> Starlette:
         values, n = query(request)
         params.check_known(values, set(), n)
         v = ctx.view()
-        outbox = await run_in_threadpool(ctx.store.outbox_counts)
+        outbox = await in_pool(ctx.store.outbox_counts)
         now = time.time()
         body = {
             "version": __version__,
@@ -172,7 +197,7 @@ def build_app(ctx: Context) -> Starlette:
         if last_id:
             if len(last_id) > 200:
                 raise BadRequest("Last-Event-ID: too long")
-            after = await run_in_threadpool(ctx.store.seq_of, last_id)
+            after = await in_pool(ctx.store.seq_of, last_id)
             if after is None:
                 raise BadRequest("Last-Event-ID: no such event in the store (expired?)")
         queue = ctx.hub.subscribe()
@@ -189,10 +214,12 @@ def build_app(ctx: Context) -> Starlette:
         try:
             yield b"retry: 2000\n\n"
             while True:  # from the store, up to where the queue takes over
-                rows = await run_in_threadpool(ctx.store.after, last, REPLAY_PAGE)
+                rows = await in_pool(ctx.store.after, last, REPLAY_PAGE)
                 if rows:
                     last = rows[-1][0]
-                    yield b"".join(sse_frame(eid, kind, body) for _s, eid, kind, body in rows)
+                    data = b"".join(sse_frame(eid, kind, body) for _s, eid, kind, body in rows)
+                    for piece in pieces(data):
+                        yield piece
                 if len(rows) < REPLAY_PAGE:
                     break
             while True:
@@ -203,10 +230,12 @@ def build_app(ctx: Context) -> Starlette:
                     continue
                 if batch is None:
                     return
-                out = [frame for seq, frame in batch if seq > last]
-                if out:
-                    last = batch[-1][0]
-                    yield b"".join(out)
+                frames, joined = batch
+                if frames[0][0] <= last:  # right after the replay: some were sent
+                    joined = b"".join(frame for seq, frame in frames if seq > last)
+                last = max(last, frames[-1][0])
+                for piece in pieces(joined):
+                    yield piece
         finally:
             ctx.hub.unsubscribe(queue)
 

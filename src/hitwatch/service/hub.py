@@ -15,8 +15,9 @@ import asyncio
 Frame = tuple[int, bytes]
 """(sequence number in the store, the SSE text of one event)."""
 
-Batch = list[Frame] | None
-"""What a client's queue holds; None ends its stream."""
+Batch = tuple[list[Frame], bytes] | None
+"""What a client's queue holds: one commit's frames and their text joined once
+for every client; None ends its stream."""
 
 
 def sse_frame(event_id: str, kind: str, body: str) -> bytes:
@@ -48,13 +49,14 @@ class Hub:
         if not frames:
             return
         self.last_seq = max(self.last_seq, frames[-1][0])
+        batch = (frames, b"".join(frame for _seq, frame in frames))
         for queue in list(self.clients):
             if queue.qsize() >= self.max_queue:
                 self.clients.discard(queue)
                 self.dropped += 1
                 queue.put_nowait(None)
             else:
-                queue.put_nowait(frames)
+                queue.put_nowait(batch)
 
     def close(self) -> None:
         """End every stream (shutdown)."""

@@ -199,7 +199,9 @@ class Ingest:
         engine = self.engine
         rows = engine.rows
         for name, data in blocks:
-            self.lines += self._reader(name).feed(data)
+            reader = self._reader(name)
+            for piece in _pieces(data):
+                self.lines += reader.feed(piece)
         now = self.now()
         self.clock.observe(now, rows, engine)
         self.clock.tick(now, engine)
@@ -318,6 +320,24 @@ class Ingest:
         out = dict(self._reader_state)
         out.update({name: _reader_state(r) for name, r in self.readers.items()})
         return out
+
+
+FEED = 1 << 18
+"""Bytes fed to a reader at a time (whole lines): blocks of a poll can be 4 MiB."""
+
+
+def _pieces(data: bytes) -> list[bytes]:
+    if len(data) <= FEED:
+        return [data]
+    out = []
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + FEED) + 1
+        if end <= start:  # one line longer than FEED (cut to MAX_LINE by the source)
+            end = data.find(b"\n", start + FEED) + 1 or len(data)
+        out.append(data[start:end])
+        start = end
+    return out
 
 
 def _reader_state(reader: Reader) -> tuple[str | None, int]:

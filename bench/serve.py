@@ -1,0 +1,311 @@
+"""Benchmark of `hitwatch serve` under load; prints one table.
+
+    python bench/serve.py                  # everything (about 3 minutes)
+    python bench/serve.py --lines 1000000 --live-seconds 10 --kills 0   # quicker
+
+1. catch-up, alone: `serve` reads a file of --lines CSV lines spanning one day
+   of log time from its start; throughput = lines / time until /api/v1/status
+   says caught_up.
+2. catch-up under load: the same file, a fresh state, while 20 scrapers GET
+   /metrics (each every 0.5 s), a client asks for the one-day
+   /api/v1/reports range (every second) and 100 SSE clients are connected:
+   the throughput drop against (1).
+3. live: on that state, a writer appends --rate lines a second (200,000)
+   stamped with the current second for --live-seconds, under the same load.
+   /metrics and one-day query latencies (p50, p99); SSE delivery: an interval's
+   report can be emitted once a line of its end + lateness (5 s) is written,
+   i.e. at wall time end_ts + 5: the delay is its arrival at a client after
+   that, over every client and report (p50, p99).
+4. RSS: the serve process's peak (VmHWM) over all of it.
+5. restart: `kill -9` --kills times at random while a writer appends 10,000
+   lines a second with two rotations; the store must equal an uninterrupted
+   run id by id (tests/test_service_restart.py's check, full size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_service_support import Serve, wait_for  # noqa: E402
+
+DAY0 = 1_700_006_400  # 2023-11-15T00:00:00Z
+
+
+def write_day(path: Path, lines: int) -> None:
+    """`lines` CSV lines spread evenly over one day of log time."""
+    step = 86400 / lines
+    with path.open("w") as fh:
+        buf = []
+        for i in range(lines):
+            ts = DAY0 + int(i * step)
+            buf.append(
+                f'"10.{i % 7}.{i % 50}.{i % 200}","-","u",{ts},'
+                f'"GET /{("api", "static", "login", "admin", "img")[i % 5]}/{i % 97} HTTP/1.1",'
+                f"{(200, 200, 200, 404, 500)[i % 5]},{100 + i % 900}\n"
+            )
+            if len(buf) == 10_000:
+                fh.write("".join(buf))
+                buf.clear()
+        fh.write("".join(buf))
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+# ------------------------------------------------------------------ load
+
+
+async def _scraper(client: httpx.AsyncClient, stop: float, out: list[float]) -> None:
+    while time.monotonic() < stop:
+        t0 = time.perf_counter()
+        r = await client.get("/metrics")
+        out.append(time.perf_counter() - t0)
+        assert r.status_code == 200
+        await asyncio.sleep(0.5)
+
+
+async def _querier(client: httpx.AsyncClient, stop: float, out: list[float]) -> None:
+    while time.monotonic() < stop:
+        t0 = time.perf_counter()
+        r = await client.get("/api/v1/reports", params={"from": DAY0, "to": DAY0 + 86400})
+        out.append(time.perf_counter() - t0)
+        assert r.status_code == 200
+        await asyncio.sleep(1.0)
+
+
+async def _sse(client: httpx.AsyncClient, stop: float, out: list[tuple[str, float]]) -> None:
+    carry = b""
+    async with client.stream("GET", "/api/v1/events", timeout=None) as r:
+        async for chunk in r.aiter_raw():
+            now = time.time()
+            data = carry + chunk
+            at = 0
+            while (i := data.find(b"id: stats:", at)) >= 0:
+                j = data.find(b"\n", i)
+                if j < 0:
+                    break
+                out.append((data[i + 10 : j].decode(), now))
+                at = j
+            carry = data[max(at, len(data) - 30) :]
+            if time.monotonic() > stop:
+                return
+
+
+def load(url: str, seconds: float, kind: str, conn: Any) -> None:
+    """One load process: `scrape` (20 scrapers and the one-day querier) or `sse` (100 clients)."""
+
+    async def main() -> dict[str, Any]:
+        stop = time.monotonic() + seconds
+        # TCP_NODELAY, as Prometheus (Go) sets it: else each request on a kept-alive
+        # connection waits 40 ms for a delayed ACK (Nagle), which measures nothing of ours.
+        transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=200),
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        async with httpx.AsyncClient(base_url=url, timeout=30, transport=transport) as client:
+            if kind == "scrape":
+                scrapes: list[float] = []
+                queries: list[float] = []
+                await asyncio.gather(
+                    *(_scraper(client, stop, scrapes) for _ in range(20)),
+                    _querier(client, stop, queries),
+                )
+                return {"scrapes": scrapes, "queries": queries}
+            got: list[tuple[str, float]] = []
+            tasks = [asyncio.create_task(_sse(client, stop, got)) for _ in range(100)]
+            await asyncio.sleep(seconds)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return {"sse": got}
+
+    conn.send(asyncio.run(main()))
+
+
+def start_load(url: str, seconds: float) -> list[tuple[Any, Any]]:
+    procs = []
+    for kind in ("scrape", "sse"):
+        parent, child = mp.Pipe()
+        p = mp.Process(target=load, args=(url, seconds, kind, child), daemon=True)
+        p.start()
+        procs.append((p, parent))
+    return procs
+
+
+def collect(procs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p, conn in procs:
+        out.update(conn.recv())
+        p.join(30)
+    return out
+
+
+# ------------------------------------------------------------------ phases
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def catch_up(
+    day: Path, tmp: Path, name: str, lines: int, loaded: bool
+) -> tuple[float, Serve, dict[str, Any]]:
+    """Serve an empty file, start the load (if any), then put the day's file in
+    its place (as a rotation would): the time until caught up, under that load."""
+    log = tmp / f"{name}.log"
+    log.touch()
+    s = Serve(["--state", str(tmp / f"{name}-state"), str(log)])
+    procs = start_load(s.url, 30.0) if loaded else []
+    if loaded:
+        wait_for(lambda: s.status()["sse_clients"] == 100 or None, 60, "the load to start")
+    copy = tmp / f"{name}.new"
+    os.link(day, copy)
+    t0 = time.monotonic()
+    os.rename(copy, log)
+    wait_for(
+        lambda: (s.status()["caught_up"] and s.status()["lines"]["record"] >= lines) or None,
+        900,
+        "catch-up",
+    )
+    elapsed = time.monotonic() - t0
+    stats = collect(procs) if procs else {}
+    return lines / elapsed, s, stats
+
+
+def live(s: Serve, log: Path, rate: int, seconds: float) -> dict[str, Any]:
+    stop = threading.Event()
+
+    def writer() -> None:
+        tpl = b"".join(
+            b'"10.1.%d.%d","-","u",TSTSTSTSTS,"GET /%s/x HTTP/1.1",200,512\n'
+            % (i % 50, i % 200, (b"api", b"static", b"img")[i % 3])
+            for i in range(rate // 100)
+        )
+        t0 = time.monotonic()
+        k = 0
+        with log.open("ab") as fh:
+            while not stop.is_set():
+                fh.write(tpl.replace(b"TSTSTSTSTS", b"%d" % int(time.time())))
+                fh.flush()
+                k += 1
+                wait = t0 + k * 0.01 - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)  # pacing the writer
+
+    procs = start_load(s.url, seconds)
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    got = collect(procs)
+    stop.set()
+    w.join()
+    got["sse_delays"] = [recv - (int(sid) + 10 + 5) for sid, recv in got.pop("sse")]
+    return got
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--lines", type=int, default=3_000_000)
+    p.add_argument("--rate", type=int, default=200_000)
+    p.add_argument("--live-seconds", type=float, default=30.0)
+    p.add_argument("--kills", type=int, default=20)
+    args = p.parse_args()
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="hitwatch-bench-") as tmp:
+        d = Path(tmp)
+        log = d / "day.log"
+        write_day(log, args.lines)
+        alone, s, _ = catch_up(log, d, "alone", args.lines, loaded=False)
+        rss = peak_rss(s.proc.pid)
+        assert s.stop() == 0
+        loaded, s, load_stats = catch_up(log, d, "loaded", args.lines, loaded=True)
+        drop = 1 - loaded / alone
+        rows.append(("catch-up throughput, alone", f"{alone:,.0f} lines/s", ""))
+        rows.append(
+            (
+                "catch-up throughput, under load",
+                f"{loaded:,.0f} lines/s",
+                f"drop {drop:.1%} (≤ 20%)",
+            )
+        )
+        got = live(s, d / "loaded.log", args.rate, args.live_seconds)
+        rss = max(rss, peak_rss(s.proc.pid))
+        status = s.status()
+        assert s.stop() == 0
+        scr, q, sse = got["scrapes"], got["queries"], got["sse_delays"]
+        rows.append(
+            (
+                f"live ingest at {args.rate:,} lines/s",
+                f"{args.live_seconds:g} s",
+                f"lag at the end {status['lag_seconds']:.1f} s",
+            )
+        )
+        rows.append(
+            (
+                "/metrics, 20 scrapers (p50 / p99)",
+                f"{pct(scr, 0.5) * 1000:.1f} / {pct(scr, 0.99) * 1000:.1f} ms",
+                f"{len(scr)} scrapes (p99 ≤ 50 ms)",
+            )
+        )
+        rows.append(
+            (
+                "one-day /api/v1/reports (p50 / p99)",
+                f"{pct(q, 0.5) * 1000:.1f} / {pct(q, 0.99) * 1000:.1f} ms",
+                f"{len(q)} queries of 8,640 reports (p99 ≤ 100 ms)",
+            )
+        )
+        rows.append(
+            (
+                "SSE delivery, 100 clients (p50 / p99)",
+                f"{pct(sse, 0.5) * 1000:.0f} / {pct(sse, 0.99) * 1000:.0f} ms",
+                f"{len(sse)} deliveries (p99 ≤ 1 s)",
+            )
+        )
+        rows.append(("peak RSS of serve", f"{rss / 2**20:.0f} MB", "(≤ 150 MB)"))
+        extra = load_stats.get("scrapes", [])
+        if extra:
+            rows.append(("/metrics p99 during catch-up", f"{pct(extra, 0.99) * 1000:.1f} ms", ""))
+        if args.kills:
+            from test_service_restart import chaos
+
+            t0 = time.monotonic()
+            (d / "chaos").mkdir()
+            r = chaos(d / "chaos", kills=args.kills, rate=10_000, seconds=20.0)
+            rows.append(
+                (
+                    f"kill -9 ×{r.kills} at 10k lines/s, 2 rotations",
+                    "store equal",
+                    f"{r.lines:,} lines, {time.monotonic() - t0:.0f} s",
+                )
+            )
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    print(f"{'measure':<{w0}}  {'value':<{w1}}  note")
+    for a, b, c in rows:
+        print(f"{a:<{w0}}  {b:<{w1}}  {c}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
