@@ -83,6 +83,9 @@ class Config:
     since: int | None = None  # with follow: 0 is "now", else seconds of log time
     speed: float | None = None
     dashboard: bool = True  # a live run on a terminal shows the dashboard
+    log_format: str | None = None  # --log-format as given (`format` holds what it resolved to)
+    json_fields: str | None = None  # --json-fields as given
+    forwarded_for: bool = False  # the client from X-Forwarded-For
 
     @property
     def live(self) -> bool:

@@ -14,7 +14,10 @@ that ten million lines take seconds rather than minutes:
         --minutes 1440 --rate 110 --spike-rate 230 --spike 0.45,0.5 -o day.log
 
 The same seed and options give the same records (time, client, request,
-status, bytes) in every format.
+status, bytes) in every format. `vcombined` adds a virtual host and `%D`
+(Apache's `%v:%p %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D`)
+and `caddy` writes Caddy's JSON access log; their hosts, durations and
+sub-second times come from a stream of their own, so the records stay the same.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ _AGENTS = [
     "Googlebot/2.1 (+http://www.google.com/bot.html)",
 ]
 _REFERERS = ["-", "https://example.com/", "https://www.google.com/"]
+_VHOSTS = ["www.example.com", "api.example.com", "static.example.com", "shop.example.com"]
+_VHOST_WEIGHTS = [50, 30, 15, 5]
 _CSV_HEADER = '"remotehost","rfc931","authuser","date","request","status","bytes"'
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -288,7 +293,7 @@ def _site_batches(
 
 
 def lines(fmt: str, records: Iterable[Record], site: Site | None = None) -> Iterator[str]:
-    """The records as lines of `fmt` (csv, clf or combined), without newlines.
+    """The records as lines of `fmt` (csv, clf, combined, vcombined, caddy), without newlines.
 
     Combined's referer and user agent come from a stream of their own (so
     every format carries the same records): the site's, or the default few.
@@ -300,6 +305,7 @@ def lines(fmt: str, records: Iterable[Record], site: Site | None = None) -> Iter
 
 def _small_lines(fmt: str, records: Iterable[Record]) -> Iterator[str]:
     rnd = random.Random(7)
+    extra = random.Random(11)  # vhosts, durations: vcombined and caddy only
     if fmt == "csv":
         yield _CSV_HEADER
         for ts, host, method, target, status, size in records:
@@ -312,9 +318,16 @@ def _small_lines(fmt: str, records: Iterable[Record]) -> Iterator[str]:
             if len(times) > 1000:
                 times.clear()
             stamp = times[ts] = _clf_time(ts)
+        if fmt == "caddy":
+            ref, agent = rnd.choice(_REFERERS), rnd.choice(_AGENTS)
+            yield _caddy(extra, ts, host, method, target, status, size, ref, agent)
+            continue
         line = f'{host} - - [{stamp}] "{method} {target} HTTP/1.1" {status} {size or "-"}'
-        if fmt == "combined":
+        if fmt in ("combined", "vcombined"):
             line += f' "{rnd.choice(_REFERERS)}" "{rnd.choice(_AGENTS)}"'
+        if fmt == "vcombined":
+            vhost, port, micros = _extras(extra)
+            line = f"{vhost}:{port} {line} {micros}"
         yield line
 
 
@@ -334,6 +347,7 @@ def _site_chunks(fmt: str, chunks: Iterable[list[Record]], site: Site) -> Iterat
             ]
         return
     rnd = random.Random(7)
+    extra = random.Random(11)  # vhosts, durations: vcombined and caddy only
     times: dict[int, str] = {}
     for chunk in chunks:
         if not chunk:
@@ -352,10 +366,62 @@ def _site_chunks(fmt: str, chunks: Iterable[list[Record]], site: Site) -> Iterat
             continue
         refs = rnd.choices(site.referers, k=len(chunk))
         agents = rnd.choices(site.agents, k=len(chunk))
+        if fmt == "combined":
+            yield [
+                f'{h} - - [{times[t]}] "{m} {u} HTTP/1.1" {s} {b or "-"} "{r}" "{a}"'
+                for (t, h, m, u, s, b), r, a in zip(chunk, refs, agents, strict=True)
+            ]
+            continue
+        extras = [_extras(extra) for _ in chunk]
+        if fmt == "vcombined":
+            yield [
+                f'{v}:{p} {h} - - [{times[t]}] "{m} {u} HTTP/1.1" {s} {b or "-"} "{r}" "{a}" {d}'
+                for (t, h, m, u, s, b), r, a, (v, p, d) in zip(
+                    chunk, refs, agents, extras, strict=True
+                )
+            ]
+            continue
         yield [
-            f'{h} - - [{times[t]}] "{m} {u} HTTP/1.1" {s} {b or "-"} "{r}" "{a}"'
-            for (t, h, m, u, s, b), r, a in zip(chunk, refs, agents, strict=True)
+            _caddy(extra, t, h, m, u, s, b, r, a, v, d)
+            for (t, h, m, u, s, b), r, a, (v, _p, d) in zip(
+                chunk, refs, agents, extras, strict=True
+            )
         ]
+
+
+def _extras(rnd: random.Random) -> tuple[str, int, int]:
+    """(virtual host, port, duration in µs) of one request."""
+    vhost = rnd.choices(_VHOSTS, _VHOST_WEIGHTS)[0]
+    return vhost, 443 if rnd.random() < 0.9 else 80, int(rnd.lognormvariate(9.0, 1.2))
+
+
+def _caddy(
+    rnd: random.Random,
+    ts: int,
+    host: str,
+    method: str,
+    target: str,
+    status: int,
+    size: int,
+    referer: str,
+    agent: str,
+    vhost: str | None = None,
+    micros: int | None = None,
+) -> str:
+    """One line of Caddy's JSON access log (the generator's values need no escaping)."""
+    if vhost is None or micros is None:
+        vhost, _port, micros = _extras(rnd)
+    ref = f',"Referer":["{referer}"]' if referer != "-" else ""
+    return (
+        f'{{"level":"info","ts":{ts}.{rnd.randrange(1_000_000):06d},'
+        f'"logger":"http.log.access","msg":"handled request","request":{{'
+        f'"remote_ip":"{host}","remote_port":"{rnd.randrange(1024, 65536)}",'
+        f'"client_ip":"{host}","proto":"HTTP/1.1","method":"{method}","host":"{vhost}",'
+        f'"uri":"{target}","headers":{{"User-Agent":["{agent}"],"Accept":["*/*"]{ref}}}}},'
+        f'"bytes_read":0,"user_id":"","duration":{micros / 1e6},"size":{size},'
+        f'"status":{status},"resp_headers":{{"Server":["Caddy"],'
+        f'"Content-Type":["text/html; charset=utf-8"]}}}}'
+    )
 
 
 def _spike(text: str) -> tuple[float, float]:
@@ -375,7 +441,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--format", choices=("csv", "clf", "combined"), default="combined")
+    p.add_argument(
+        "--format", choices=("csv", "clf", "combined", "vcombined", "caddy"), default="combined"
+    )
     p.add_argument("--minutes", type=float, default=8.0, help="log time covered (default: 8)")
     p.add_argument("--lines", type=int, default=0, help="stop after this many lines")
     p.add_argument("--rate", type=float, default=5.0, help="requests per second outside the spike")

@@ -8,15 +8,17 @@ line from argparse and exit status 2.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TypeVar
 
-from hitwatch import __version__
+from hitwatch import __version__, formats
 from hitwatch.config import Config, OutputSpec, builtin_rule, parse_duration, parse_threshold
 from hitwatch.formats import NAMES as FORMAT_NAMES
 from hitwatch.outputs import OUTPUTS
 from hitwatch.readers import ENGINES
+from hitwatch.render import safe
 
 T = TypeVar("T")
 
@@ -32,8 +34,14 @@ seconds; later ones are counted as late, never silently dropped.
 
 EPILOG = """\
 formats: csv ("remotehost","rfc931","authuser","date","request","status","bytes"),
-  clf (Common Log Format), combined (clf + referer and user agent); auto picks
-  one per source from its first lines and says which on stderr.
+  clf (Common Log Format), combined (clf + referer and user agent), and the
+  presets common, vcommon, vcombined, traefik-clf, caddy, traefik-json, w3c,
+  cloudfront, aws-elb, aws-alb, haproxy (`hitwatch formats` shows a line of
+  each); auto picks one per source from its first lines and says which on
+  stderr. --log-format also takes your server's format string as written:
+    --log-format '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'
+    --log-format '%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i" %D'
+  and --json-fields maps JSON lines: time=ts,status=status,path=request.uri
 
 outputs: --output text (the default: for people; a live dashboard when
   following on a terminal) or jsonl (one JSON object per event); KIND:FILE
@@ -131,6 +139,29 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FORMAT_NAMES,
         default="auto",
         help="log format (default: auto)",
+    )
+    p.add_argument(
+        "--log-format",
+        default=None,
+        metavar="PRESET|FORMAT",
+        help="a preset's name, or the nginx log_format / Apache LogFormat string your "
+        "server writes, as written in its configuration",
+    )
+    p.add_argument(
+        "--json-fields",
+        default=None,
+        metavar="FIELD=PATH,...",
+        help="read JSON lines: which dotted path holds each field, e.g. "
+        "time=ts,status=status,path=request.uri,host=request.client_ip "
+        "(fields: time, status, host, method, path, request, bytes, vhost, "
+        "duration[:ms|us|ns], xff)",
+    )
+    p.add_argument(
+        "--forwarded-for",
+        action="store_true",
+        help="the client is the first address of the line's X-Forwarded-For field, "
+        "where it has one (the format must read it: $http_x_forwarded_for, "
+        "%%{X-Forwarded-For}i, xff=PATH)",
     )
     p.add_argument(
         "--interval",
@@ -252,9 +283,21 @@ def parse_config(argv: Sequence[str]) -> Config:
     outputs = tuple(args.output or (OutputSpec("text"),))
     if sum(spec.path is None for spec in outputs) > 1:
         parser.error("argument --output: only one output can write to standard output")
+    try:
+        format_name = formats.resolve(
+            args.format, args.log_format, args.json_fields, args.forwarded_for
+        )
+    except formats.FormatError as exc:
+        # One line that points at the offending part of the format (exit 2).
+        option = "--json-fields" if args.json_fields is not None else "--log-format"
+        print(f"hitwatch: error: {option}: {safe(str(exc))}", file=sys.stderr)
+        raise SystemExit(2) from None
     return Config(
         paths=tuple(args.paths),
-        format=args.format,
+        format=format_name,
+        log_format=args.log_format,
+        json_fields=args.json_fields,
+        forwarded_for=args.forwarded_for,
         interval=args.interval,
         lateness=args.lateness,
         top=args.top,

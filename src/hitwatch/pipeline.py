@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from hitwatch.engine.core import Engine
 from hitwatch.outputs import Output
 from hitwatch.readers import Note, OnInvalid, make_reader
+from hitwatch.readers.python import SourceReader
 from hitwatch.sources import Source, SourceError
 
 
@@ -21,6 +22,7 @@ class Run:
     def __init__(self) -> None:
         self.lines = 0
         self.errors: list[str] = []
+        self.unreadable: list[str] = []  # sources of which not one line could be read
         self.interrupted = False
 
 
@@ -37,7 +39,9 @@ def run(
     """Read every source to its end, then finish the engine and close the output.
 
     A source that fails part-way is reported and the run goes on with the
-    next; `Run.errors` tells the caller to exit non-zero.
+    next; `Run.errors` tells the caller to exit non-zero. A source of which
+    not one line could be read (every line invalid) is noted and listed in
+    `Run.unreadable`.
     """
     state = Run()
     try:
@@ -56,6 +60,11 @@ def run(
                 source.close()
             state.lines += reader.flush()
             output.emit(engine.drain())
+            if isinstance(reader, SourceReader) and reader.unreadable:
+                # Every line invalid: the format is not this source's.
+                problem = f"{source.name}: not one line could be read as format {reader.fmt_name}"
+                state.unreadable.append(problem)
+                note(problem)
         engine.finish()
     except KeyboardInterrupt:
         # Show what was already final, and the totals, but finalise nothing more.

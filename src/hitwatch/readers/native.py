@@ -77,13 +77,19 @@ class NativeReader(SourceReader):
         note: Note,
         engine: Engine,
         on_invalid: OnInvalid,
+        records: bool = False,
     ) -> None:
         super().__init__(source, format_name, note, engine, on_invalid)
+        self.records = records  # the kernel hands the engine its accepted records' log
         self.block_size = 0  # 0: FILE_BLOCK
         self._kernels: dict[int, Kernel] = {}
         self._holding: Kernel | None = None  # a kernel that may hold counts
 
     def _feed(self, data: bytes) -> int:
+        if not self._checked:
+            self.check_given(
+                formats.decode_lines(formats.head_lines(data, formats.SCAN_LINES)).lines
+            )
         kernel = self._kernel(self._format_of(data))
         if kernel is None:
             return super()._feed(data)
@@ -106,8 +112,9 @@ class NativeReader(SourceReader):
         # Other streams (gzip) in the usual blocks: a read that fails part-way
         # loses what it decompressed, so what was read before it stays small.
         buf = LineBuffer(source, self.block_size or (BLOCK_SIZE if fd is None else FILE_BLOCK))
-        while self.fmt_name is None and self.format_name == "auto":
-            # Detection holds lines back until its sample is complete.
+        while self.deciding():
+            # Detection (or the check of a given format) holds lines back
+            # until its sample is complete.
             last = not buf.fill(DETECT_BLOCK)
             data = buf.take(buf.have if last else buf.whole())
             yield self.feed(data) if data else 0
@@ -182,8 +189,11 @@ class NativeReader(SourceReader):
             intervals,
             bad,
             ready,
+            records,
         ) = out
         self.lineno += lines
+        self.parsed += rows
+        self.failed += invalid
         engine = self.engine
         engine.add_skipped(headers, empty)
         engine.absorb(
@@ -195,6 +205,7 @@ class NativeReader(SourceReader):
             seconds=seconds,
             intervals=intervals,
             ready=ready,
+            records=records,
         )
         if bad:
             name = self.source.name
@@ -209,7 +220,10 @@ class NativeReader(SourceReader):
             return self.fmt_name
         head = formats.head_lines(data, formats.SCAN_LINES)
         nlines = head.count(b"\n") + (not head.endswith(b"\n"))  # as decode_lines counts
-        return self._decide(nlines, lambda: native.detect(head)) or "csv"
+        module = native.kernel_module()
+        assert module is not None
+        detect = lambda: formats.detect_bytes_full(head, module.classify)  # noqa: E731
+        return self._decide(nlines, detect) or "csv"
 
     def _kernel(self, name: str) -> Kernel | None:
         """The kernel for format `name`, or None when it does not parse it."""
@@ -220,7 +234,7 @@ class NativeReader(SourceReader):
         if kernel is None:
             engine = self.engine
             kernel = self._kernels[code] = Kernel(
-                code, engine.interval, engine.lateness, engine.top
+                code, engine.interval, engine.lateness, engine.top, self.records
             )
         return kernel
 
