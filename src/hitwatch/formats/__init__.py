@@ -114,8 +114,9 @@ def detect(lines: list[str]) -> str | None:
     None when there is nothing to decide on yet (only empty lines or headers).
     CSV, CLF and Combined are decided first (as the kernel's `classify` does);
     when no sample line is one of them, the presets are tried. When no line
-    parses with any, CSV is chosen if the first line looks like CSV, else
-    Combined (`detect_full` says that nothing matched, and what came closest).
+    parses with any, the lines are read (and found invalid) as CSV when the
+    first looks like CSV, else as CLF or Combined (`detect_full` says that
+    nothing matched, and what came closest).
     """
     return detect_full(lines).name
 

@@ -206,7 +206,7 @@ def _nginx_parts(text: str) -> list[Part]:
         if text.startswith("${", i):
             end = text.find("}", i)
             name = text[i + 2 : end] if end > 0 else ""
-            stop = end + 1
+            stop = end + 1 if end > 0 else len(text)
         else:
             m = _NGINX_NAME.match(text, i + 1)
             name = m.group() if m else ""
@@ -249,8 +249,8 @@ def _apache_parts(text: str) -> list[Part]:
         if letter == "%" and arg is None:
             parts.append("%")
         elif letter not in APACHE:
-            what = f"%{letter}" if letter else "a % with no directive"
-            raise FormatError(_at(text, i, max(stop, i + 1), f"unknown directive {what}"))
+            what = f"unknown directive %{letter}" if letter else "a % with no directive"
+            raise FormatError(_at(text, i, max(stop, i + 1), what))
         else:
             token = _apache_token(letter, arg, i, stop, text)
             if token.field == TIME and token.arg == CLF_TIME:
@@ -364,9 +364,9 @@ def _quote(items: list[Item], spans: list[tuple[int, int]]) -> list[Item]:
 def _check(items: list[Item], spans: list[tuple[int, int]], text: str) -> None:
     fields = {item.field for item in items if item.kind != LITERAL}
     if TIME not in fields and not {DATE, CLOCK} <= fields:
-        raise FormatError(f"no time field in the format: {text}")
+        raise FormatError(f"no time field in the format: {_one_line(text)}")
     if STATUS not in fields:
-        raise FormatError(f"no status field in the format: {text}")
+        raise FormatError(f"no status field in the format: {_one_line(text)}")
     for i in range(len(items) - 1):
         a, b = items[i], items[i + 1]
         if a.kind != LITERAL and b.kind != LITERAL and not width(a):
@@ -378,5 +378,10 @@ def _check(items: list[Item], spans: list[tuple[int, int]], text: str) -> None:
 def _at(text: str, start: int, end: int, problem: str) -> str:
     """One line: the problem, and the format with the offending part marked."""
     if start < 0:
-        return f"{problem}: {text}"
-    return f"{problem}: {text[:start]}>>>{text[start:end]}<<<{text[end:]}"
+        return f"{problem}: {_one_line(text)}"
+    marked = f"{_one_line(text[:start])}>>>{_one_line(text[start:end])}<<<"
+    return f"{problem}: {marked}{_one_line(text[end:])}"
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")

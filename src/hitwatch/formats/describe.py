@@ -26,6 +26,9 @@ ignored, as SPEC §1 says of Combined). `p` starts at 0; for each item:
   match. Otherwise a QUOTED item is read as a FIELD (a bare `-`, say).
 - FIELD followed by a LITERAL: the value runs from `p` to the first
   occurrence of that literal at or after `p` (no occurrence: no match).
+  A TIME whose strftime layout holds that literal n times (`%d/%b/%Y %T`
+  before a space: once) runs to its (n+1)-th occurrence instead, each
+  searched for after the end of the one before (`repeats`).
 - FIELD followed by another field: the value is the next `width` bytes,
   where only STATUS (3) and TIME with the CLF layout (26) have a width; the
   compiler refuses any other pair.
@@ -141,3 +144,12 @@ def width(item: Item) -> int:
     if item.field == TIME and item.text in ("", CLF_TIME):
         return 26
     return 0
+
+
+def repeats(item: Item, literal: str) -> int:
+    """How often a TIME item's strftime layout (%T, %F, %D spelled out) holds
+    `literal`: occurrences its value holds before the one that ends it."""
+    if item.field != TIME or "%" not in item.text or not literal:
+        return 0
+    layout = item.text.replace("%T", "%H:%M:%S").replace("%F", "%Y-%m-%d")
+    return layout.replace("%D", "%m/%d/%y").count(literal)

@@ -47,6 +47,7 @@ from hitwatch.formats.describe import (
     XFF,
     Description,
     Item,
+    repeats,
     width,
 )
 from hitwatch.formats.values import (
@@ -85,7 +86,13 @@ def match_items(items: Sequence[Item], line: str) -> tuple[list[str], int]:
             end = line.find(" ", p)
             end = n if end < 0 else end
         elif nxt.kind == LITERAL:
-            end = line.find(nxt.text, p)
+            end = p
+            for _ in range(repeats(items[i], nxt.text)):
+                end = line.find(nxt.text, end)
+                if end < 0:
+                    return values, i
+                end += len(nxt.text)
+            end = line.find(nxt.text, end)
             if end < 0:
                 return values, i
         else:
@@ -106,8 +113,11 @@ def _stop(items: Sequence[Item], i: int) -> str:
         return rf"[^\n]{{{width(items[i])}}}"
     c = re.escape(nxt.text[0])
     if len(nxt.text) == 1:
-        return rf"[^{c}\n]*+"
-    return rf"(?:[^{c}\n]|{c}(?!{re.escape(nxt.text[1:])}))*+"
+        run = rf"[^{c}\n]*+"
+    else:
+        run = rf"(?:[^{c}\n]|{c}(?!{re.escape(nxt.text[1:])}))*+"
+    n = repeats(items[i], nxt.text)
+    return f"(?:{run}{re.escape(nxt.text)}){{{n}}}{run}" if n else run
 
 
 _QUOTED_BODY = r'((?:[^"\\\n]|\\[^\n])*+)'
