@@ -286,25 +286,24 @@ def main() -> int:
         extra = load_stats.get("scrapes", [])
         if extra:
             rows.append(("/metrics p99 during catch-up", f"{pct(extra, 0.99) * 1000:.1f} ms", ""))
+        show(rows)
         if args.kills:
             from test_service_restart import chaos
 
             t0 = time.monotonic()
             (d / "chaos").mkdir()
             r = chaos(d / "chaos", kills=args.kills, rate=10_000, seconds=20.0)
-            rows.append(
-                (
-                    f"kill -9 ×{r.kills} at 10k lines/s, 2 rotations",
-                    "store equal",
-                    f"{r.lines:,} lines, {time.monotonic() - t0:.0f} s",
-                )
-            )
+            took = f"{r.lines:,} lines, {time.monotonic() - t0:.0f} s"
+            show([(f"kill -9 ×{r.kills} at 10k lines/s, 2 rotations", "store equal", took)])
+    return 0
+
+
+def show(rows: list[tuple[str, str, str]]) -> None:
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
-    print(f"{'measure':<{w0}}  {'value':<{w1}}  note")
+    print(f"{'measure':<{w0}}  {'value':<{w1}}  note", flush=True)
     for a, b, c in rows:
-        print(f"{a:<{w0}}  {b:<{w1}}  {c}")
-    return 0
+        print(f"{a:<{w0}}  {b:<{w1}}  {c}", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -259,7 +258,3 @@ def build_app(ctx: Context) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: not_found, Exception: server_error},
     )
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hitwatch import rules
@@ -99,6 +99,7 @@ class Ingest:
         self.clock = IdleClock(self.engine.lateness, now())
         self._last_commit = now()
         self._last_prune = float("-inf")
+        self.view_at = float("-inf")
 
     # ------------------------------------------------------------- state
 
@@ -221,8 +222,6 @@ class Ingest:
             self._last_prune = now
             self.prune()
         return bool(blocks)
-
-    view_at = float("-inf")
 
     def _reader(self, name: str) -> Reader:
         reader = self.readers.get(name)
@@ -347,8 +346,6 @@ def _reader_state(reader: Reader) -> tuple[str | None, int]:
 
 
 def _replace_rules(settings: Settings, specs: tuple[RuleSpec, ...]) -> Settings:
-    from dataclasses import replace
-
     return replace(settings, rules=specs)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -219,8 +220,6 @@ class Sender(threading.Thread):
         self._wake.clear()
 
     def _round(self, client: httpx.Client) -> None:
-        import time
-
         if self.receiver.kind == ALERTMANAGER and time.monotonic() >= self._next_resend:
             self._next_resend = time.monotonic() + self.resend
             alerts = [entry["alert"] for entry in self.firing()]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -313,7 +312,3 @@ def _sender(
         resend=cfg.resend,
         timeout=cfg.notify_timeout,
     )
-
-
-def pid_note() -> str:
-    return f"pid {os.getpid()}"
