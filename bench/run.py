@@ -61,9 +61,34 @@ class Case(NamedTuple):
     slow: bool = False
 
 
-LOGS = {"combined": Log("combined"), "csv": Log("csv"), "combined/10": Log("combined", True)}
+LOGS = {
+    "combined": Log("combined"),
+    "csv": Log("csv"),
+    "combined/10": Log("combined", True),
+    "vcombined": Log("vcombined"),
+    "vcombined/10": Log("vcombined", True),
+    "caddy": Log("caddy"),
+}
 HW = ("{python}", "-m", "hitwatch", "--output", "jsonl")
 GOACCESS = ("goaccess", "{file}", "--log-format=COMBINED", "-o", "csv")
+# The generator's vcombined: Apache's vhost_combined + %D, as a format string.
+VCOMBINED_D = '%v:%p %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D'
+
+
+def braced(text: str) -> str:
+    """`text` as a literal in a case's argv (which str.format fills in)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+GOACCESS_VCOMBINED_D = (
+    "goaccess",
+    "{file}",
+    "--log-format=" + braced('%v:%^ %h %^[%d:%t %^] "%r" %s %b "%R" "%u" %D'),
+    "--date-format=%d/%b/%Y",
+    "--time-format=%H:%M:%S",
+    "-o",
+    "csv",
+)
 CASES = [
     *(
         case
@@ -76,12 +101,27 @@ CASES = [
         )
     ),
     Case("combined/10", "goaccess", GOACCESS, hitwatch=False, slow=True),
+    Case(
+        "vcombined",
+        "--log-format FORMAT --engine python",
+        (*HW, "--engine", "python", "--log-format", braced(VCOMBINED_D), "{file}"),
+        slow=True,
+    ),
+    Case("vcombined/10", "goaccess", GOACCESS_VCOMBINED_D, hitwatch=False, slow=True),
+    Case(
+        "caddy",
+        "--log-format caddy --engine python",
+        (*HW, "--engine", "python", "--log-format", "caddy", "{file}"),
+        slow=True,
+    ),
 ]
-# (configuration, column, goal, at least), checked on both full logs.
+# (configuration, column, goal, at least), checked on every full log that has it.
 TARGETS = [
     ("default", "lines/s", 10e6, True),
     ("default", "peak RSS MB", 64, False),
     ("--engine python", "lines/s", 600e3, True),
+    ("--log-format FORMAT --engine python", "lines/s", 400e3, True),
+    ("--log-format caddy --engine python", "lines/s", 500e3, True),
 ]
 
 
@@ -118,12 +158,14 @@ def log_path(log: Log, lines: int) -> tuple[Path, list[str]]:
     return path, [*cmd, "-o", str(path.with_suffix(".part"))]
 
 
-def generate(lines: int) -> dict[str, Path]:
-    """The logs, made once (those missing side by side)."""
+def generate(lines: int, needed: set[str]) -> dict[str, Path]:
+    """The logs the cases need, made once (those missing side by side)."""
     paths = {}
     making = []
     start = time.perf_counter()
     for name, log in LOGS.items():
+        if name not in needed:
+            continue
         path, cmd = log_path(log, lines)
         paths[name] = path
         if not path.exists():
@@ -238,7 +280,7 @@ def table(results: dict[tuple[str, str], Result], paths: dict[str, Path], ref: s
 
 def check_targets(results: dict[tuple[str, str], Result], prefixes: list[str]) -> None:
     for prefix in prefixes:
-        for log in ("combined", "csv"):
+        for log in (name for name, log in LOGS.items() if not log.tenth):
             for config, column, goal, at_least in TARGETS:
                 r = results.get((log, prefix + config))
                 if r is None:
@@ -284,7 +326,7 @@ def main() -> int:
         print("goaccess is not installed: its row is skipped")
         cases = [c for c in cases if c.argv[0] != "goaccess"]
 
-    paths = generate(args.lines)
+    paths = generate(args.lines, {case.log for case in cases})
     for label, python in pythons.items():
         print(f"{label}: {python}: {prepare(python)}")
     load_before = Path("/proc/loadavg").read_text().split()[:3]
@@ -306,6 +348,10 @@ def main() -> int:
     fast, slow = results.get(("combined", ref)), results.get(("combined/10", "goaccess"))
     if fast and slow:
         print(f"\n{ref} on Combined: {fast.speed / slow.speed:.0f}x GoAccess's lines/s")
+    pure = results.get(("vcombined", prefixes[0] + "--log-format FORMAT --engine python"))
+    slow = results.get(("vcombined/10", "goaccess"))
+    if pure and slow:
+        print(f"pure engine on vcombined + %D: {pure.speed / slow.speed:.1f}x GoAccess's lines/s")
     return 0
 
 

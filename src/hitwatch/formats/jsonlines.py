@@ -18,7 +18,7 @@ unexpected type) is read line by line, each line on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -35,7 +35,7 @@ from hitwatch.formats.base import (
 )
 from hitwatch.formats.compiler import FormatError
 from hitwatch.formats.describe import DURATION_UNITS
-from hitwatch.formats.text import lines_block
+from hitwatch.formats.text import lines_block, sections_of
 from hitwatch.formats.values import first_address, json_duration, parse_any_time
 from hitwatch.model import OTHER, Block, FullRow, Row
 
@@ -143,6 +143,8 @@ class JsonFormat:
         self._times = TimeCache(parse_any_time)
         self._requests = RequestCache()
         self._sections: dict[str, str] = {}
+        self._methods = Memo(lambda m: m if isinstance(m, str) and is_method(m) else OTHER)
+        self._targets = Memo(lambda p: self._section(p) if isinstance(p, str) else OTHER)
 
     # ------------------------------------------------------------- a line
 
@@ -247,16 +249,14 @@ class JsonFormat:
             if -1 in nbytes:
                 return None
         methods, sections = self._requests_of(got, count)
-        hosts = got["host"]
-        hosts = [_text(h, "-") for h in hosts] if hosts is not None else ["-"] * count
+        hosts = _texts(got["host"], "-", count)
         if self.xff:
             hosts = [_first(x) or h for x, h in zip(got["xff"] or (), hosts, strict=True)]
         block = Block.of(ts, nbytes, sections, hosts, statuses, methods, count)  # type: ignore[arg-type]
         if self.with_vhost:
-            block.vhosts = [_text(v, "") for v in got["vhost"] or ()]
+            block.vhosts = _texts(got["vhost"], "", count)
         if self.with_duration:
-            divisor = self.mapping.divisor
-            block.durations = [json_duration(d, divisor) for d in got["duration"] or ()]
+            block.durations = _durations(got["duration"] or [], self.mapping.divisor)
         return block
 
     def _requests_of(
@@ -267,14 +267,45 @@ class JsonFormat:
             parts = list(map(self._requests.__getitem__, requests))
             return [p[0] for p in parts], [p[1] for p in parts]
         given = got.get("method")
-        if given is None:
-            out_methods = [OTHER] * count
-        else:
-            out_methods = [m if isinstance(m, str) and is_method(m) else OTHER for m in given]
+        methods = [OTHER] * count if given is None else list(map(self._methods.__getitem__, given))
         paths = got.get("path")
         if paths is None:
-            return out_methods, [OTHER] * count
-        return out_methods, [self._section(p) if isinstance(p, str) else OTHER for p in paths]
+            return methods, [OTHER] * count
+        if set(map(type, paths)) == {str}:
+            return methods, sections_of(paths, self._section)
+        return methods, list(map(self._targets.__getitem__, paths))
+
+
+class Memo(dict[object, str]):
+    """A bounded memo of one conversion (values repeat: methods, targets)."""
+
+    def __init__(self, convert: Callable[[object], str]) -> None:
+        super().__init__()
+        self._convert = convert
+
+    def __missing__(self, key: object) -> str:
+        if len(self) >= 100_000:
+            self.clear()
+        value = self[key] = self._convert(key)
+        return value
+
+
+def _texts(col: list[Any] | None, default: str, count: int) -> list[str]:
+    """A column of strings (anything else: `default`)."""
+    if col is None:
+        return [default] * count
+    if set(map(type, col)) == {str}:
+        return col
+    return [v if isinstance(v, str) else default for v in col]
+
+
+def _durations(col: list[Any], divisor: float) -> list[float | None]:
+    types = set(map(type, col))
+    if col and types <= {int, float} and min(col) >= 0 and max(col) < 1e18:
+        if divisor == 1.0 and types == {float}:
+            return col
+        return [float(d) / divisor for d in col]
+    return [json_duration(d, divisor) for d in col]
 
 
 def _lookup(obj: dict[str, Any], alternatives: tuple[tuple[str, ...], ...]) -> object:

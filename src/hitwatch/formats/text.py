@@ -11,7 +11,9 @@ formed, so that a block of such lines is converted a column at a time.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import add, truediv
 from typing import Protocol
 
 from hitwatch.formats.base import (
@@ -114,14 +116,14 @@ def _stop(items: Sequence[Item], i: int) -> str:
     c = re.escape(nxt.text[0])
     if len(nxt.text) == 1:
         run = rf"[^{c}\n]*+"
-    else:
-        run = rf"(?:[^{c}\n]|{c}(?!{re.escape(nxt.text[1:])}))*+"
+    else:  # the loop unrolled: runs of other characters, and a c that starts no literal
+        run = rf"[^{c}\n]*+(?:{c}(?!{re.escape(nxt.text[1:])})[^{c}\n]*+)*+"
     n = repeats(items[i], nxt.text)
     return f"(?:{run}{re.escape(nxt.text)}){{{n}}}{run}" if n else run
 
 
-_QUOTED_BODY = r'((?:[^"\\\n]|\\[^\n])*+)'
-_QUOTED_SKIP = r'(?:[^"\\\n]|\\[^\n])*+'
+_QUOTED_SKIP = r'[^"\\\n]*+(?:\\[^\n][^"\\\n]*+)*+'
+_QUOTED_BODY = f"({_QUOTED_SKIP})"
 
 
 def _piece(items: Sequence[Item], i: int) -> str:
@@ -317,7 +319,7 @@ class TextFormat:
                 else [OTHER] * count
             )
             sections = (
-                list(map(self._section, cols[TARGET][0])) if TARGET in cols else [OTHER] * count
+                sections_of(cols[TARGET][0], self._section) if TARGET in cols else [OTHER] * count
             )
         hosts: Sequence[str] = cols[HOST][0] if HOST in cols else ["-"] * count
         if self._host_port:
@@ -342,15 +344,25 @@ class TextFormat:
         return got
 
 
+_SECTION = re.compile(r"^(?:(/[^/?#\n]*)[^\n]*|[^\n]*)$", re.MULTILINE)
+
+
+def sections_of(targets: Sequence[str], section: Callable[[str], str]) -> list[str]:
+    """`section_of` of each target, at C speed for the ones that are paths
+    (`section` is the memo for the others: schemes, `*`, nonsense)."""
+    found = _SECTION.findall("\n".join(targets))
+    if len(found) != len(targets):  # a target holds a newline (JSON can)
+        return list(map(section, targets))
+    if "" in found:
+        return [f or section(t) for f, t in zip(found, targets, strict=True)]
+    return found
+
+
 def _durations(cols: list[Sequence[str]], divisors: list[float]) -> list[float | None]:
     """Seconds a line, several duration fields added up (values already well formed)."""
-    total = (
-        [float(v) / divisors[0] for v in cols[0]]
-        if divisors[0] != 1.0
-        else list(map(float, cols[0]))
-    )
+    total: list[float] = list(map(truediv, map(float, cols[0]), repeat(divisors[0])))
     for col, divisor in zip(cols[1:], divisors[1:], strict=True):
-        total = [t + float(v) / divisor for t, v in zip(total, col, strict=True)]
+        total = list(map(add, total, map(truediv, map(float, col), repeat(divisor))))
     return list(total)
 
 
