@@ -54,6 +54,7 @@ COMMANDS: dict[str, Command] = {}
 """`hitwatch NAME ...` runs COMMANDS[NAME]; anything else is the main command
 (a log file named like a command can be given as ./NAME)."""
 COMMANDS["serve"] = lambda argv: __import__("hitwatch.service.cli", fromlist=["main"]).main(argv)
+COMMANDS["formats"] = lambda a: __import__("hitwatch.formats.listing", fromlist=["_"]).main(a)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
