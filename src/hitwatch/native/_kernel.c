@@ -1,6 +1,6 @@
 /* hitwatch.native._kernel: the Python face of kernel_core.h. Bytes in, counts out.
  *
- * Kernel(format, interval, lateness, top): set_state(..., floor) takes the
+ * Kernel(format, interval, lateness, top, records): set_state(..., floor) takes the
  * engine's time state while the kernel holds no counts, and the largest k of
  * an interval the engine holds counts of (complete intervals past it are
  * handed over ranked, see export_ready); feed(data, first_lineno, last, all)
@@ -10,6 +10,9 @@
  * read it (reader.h), and next() returns their results in order.
  * Keys are decoded with errors="replace" here, and raw keys that decode to
  * the same text are merged, so Python only ever sees text keys.
+ * With records=True each result also carries the log of the records it
+ * accepted, as bytes (kernel_core.h, hw_log_record), which Python decodes
+ * only when a rule needs them: records_columns(log) gives its columns.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -54,11 +57,11 @@ static void Kernel_dealloc(KernelObject *self) {
 }
 
 static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"format", "interval", "lateness", "top", NULL};
-    int format;
+    static char *kwlist[] = {"format", "interval", "lateness", "top", "records", NULL};
+    int format, records = 0;
     long long interval, lateness, top = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLL|L", kwlist, &format, &interval, &lateness,
-                                     &top))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLL|Lp", kwlist, &format, &interval, &lateness,
+                                     &top, &records))
         return -1;
     if (format != HW_CSV && format != HW_CLF) {
         PyErr_SetString(PyExc_ValueError, "format must be 0 (csv) or 1 (clf)");
@@ -80,6 +83,7 @@ static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
         PyErr_NoMemory();
         return -1;
     }
+    self->k.records = records;
     self->ready = 1;
     self->top = top < 0 ? -1 : top;
     self->floor = LLONG_MAX;
@@ -256,13 +260,16 @@ static PyObject *result_to_python(KernelObject *self, const hw_result *res) {
         if (t == NULL) goto fail;
         PyList_SET_ITEM(bad, (Py_ssize_t)i, t);
     }
-    result = Py_BuildValue("(LiLLLLLLLLLLLLOOOO)", (long long)res->used, res->started,
+    PyObject *records = PyBytes_FromStringAndSize((const char *)res->recs,
+                                                  (Py_ssize_t)res->recs_n);
+    if (records == NULL) goto fail;
+    result = Py_BuildValue("(LiLLLLLLLLLLLLOOOON)", (long long)res->used, res->started,
                            (long long)res->start, (long long)res->final, (long long)res->max_ts,
                            (long long)res->min_ts, (long long)res->pending_invalid,
                            (long long)res->rows, (long long)res->late, (long long)res->invalid,
                            (long long)res->headers, (long long)res->empty,
                            (long long)res->lines, (long long)res->max_late, seconds, intervals,
-                           bad, ready);
+                           bad, ready, records);
 fail:
     Py_XDECREF(seconds);
     Py_XDECREF(intervals);
@@ -330,6 +337,7 @@ static PyObject *Kernel_feed(KernelObject *self, PyObject *args) {
         res->used = (int64_t)n;
         out = result_to_python(self, res);
     }
+    hw_log_reuse(K, res); /* the next feed's log goes there */
     hw_result_free(K, res);
     self->busy = 0;
     return out;
@@ -410,9 +418,10 @@ static PyObject *Kernel_next(KernelObject *self, PyObject *Py_UNUSED(ignored)) {
     }
     /* A read error comes with what was read before it: that first, then the error. */
     if (res->error) self->pending_error = res->error;
-    /* The workers own their kernels' pools: these intervals are freed, not recycled. */
+    /* The workers own their kernels' pools: these intervals are freed, not
+     * recycled; the record log's buffer goes back to the workers. */
     PyObject *out = result_to_python(self, res);
-    hw_result_free(NULL, res);
+    hw_reader_recycle(&self->rd, res);
     return out;
 }
 
@@ -468,10 +477,156 @@ static PyObject *hw_classify_line(PyObject *Py_UNUSED(module), PyObject *line) {
     return PyLong_FromLong(kinds);
 }
 
+/* ------------------------------------------------------ record logs */
+
+static PyObject *status_names[500]; /* "100" .. "599", made on first use */
+
+/* A record log's next record at *p (before end): its fields, *p moved past
+ * it. 0, or -1 when the log is malformed (cut short, a length past its end,
+ * a status out of 100..599). */
+typedef struct {
+    int64_t ts;
+    unsigned status;
+    const uint8_t *method, *section, *host;
+    size_t method_len, section_len, host_len;
+} log_rec;
+
+static inline uint64_t get_le(const uint8_t *s, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | s[i];
+    return v;
+}
+
+static int log_next(const uint8_t **p, const uint8_t *end, log_rec *r) {
+    const uint8_t *q = *p;
+    if ((size_t)(end - q) < HW_LOG_HEAD) return -1;
+    r->ts = (int64_t)get_le(q, 8);
+    r->status = (unsigned)get_le(q + 8, 2);
+    r->method_len = (size_t)get_le(q + 10, 2);
+    r->section_len = (size_t)get_le(q + 12, 4);
+    r->host_len = (size_t)get_le(q + 16, 4);
+    if (r->status < 100 || r->status > 599) return -1;
+    q += HW_LOG_HEAD;
+    size_t left = (size_t)(end - q); /* each length checked alone: no sum to overflow */
+    if (r->method_len > left) return -1;
+    left -= r->method_len;
+    if (r->section_len > left) return -1;
+    left -= r->section_len;
+    if (r->host_len > left) return -1;
+    r->method = q;
+    r->section = q + r->method_len;
+    r->host = r->section + r->section_len;
+    *p = r->host + r->host_len;
+    return 0;
+}
+
+/* Decoded keys, direct-mapped by a hash of their bytes: a log repeats a few
+ * keys many times, which are then decoded once and shared. Entries point
+ * into the log being decoded. */
+#define TEXT_SLOTS 1024
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+    PyObject *text;
+} text_slot;
+
+static PyObject *decode_key(text_slot *cache, const uint8_t *p, size_t n) {
+    uint64_t h;
+    if (n <= 16) {
+        uint64_t w0, w1;
+        hw_key_words(p, n, &w0, &w1);
+        h = hw_hash16(w0 ^ 0x9E3779B97F4A7C15ULL, w1 ^ 0xbf58476d1ce4e5b9ULL ^ n);
+    } else {
+        h = hw_hash(p, n, 0x94d049bb133111ebULL);
+    }
+    text_slot *e = &cache[h & (TEXT_SLOTS - 1)];
+    if (e->text != NULL && e->n == n && memcmp(e->p, p, n) == 0) {
+        Py_INCREF(e->text);
+        return e->text;
+    }
+    PyObject *text = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "replace");
+    if (text == NULL) return NULL;
+    Py_XSETREF(e->text, text);
+    Py_INCREF(text);
+    e->p = p;
+    e->n = n;
+    return text;
+}
+
+static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) {
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0) return NULL;
+    const uint8_t *start = buf.buf, *end = start + buf.len, *p = start;
+    log_rec r;
+    Py_ssize_t n = 0;
+    while (p < end) { /* all of it checked before anything is made */
+        if (log_next(&p, end, &r) < 0) {
+            PyBuffer_Release(&buf);
+            PyErr_SetString(PyExc_ValueError, "a malformed record log");
+            return NULL;
+        }
+        n++;
+    }
+    PyObject *cols[5] = {NULL, NULL, NULL, NULL, NULL}, *out = NULL, *last_ts = NULL;
+    text_slot *cache = PyMem_Calloc(TEXT_SLOTS, sizeof *cache);
+    if (cache == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int c = 0; c < 5; c++)
+        if ((cols[c] = PyList_New(n)) == NULL) goto done;
+    p = start;
+    int64_t last = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        (void)log_next(&p, end, &r);
+        if (last_ts == NULL || r.ts != last) { /* records of a second come together */
+            Py_XSETREF(last_ts, PyLong_FromLongLong(r.ts));
+            if (last_ts == NULL) goto done;
+            last = r.ts;
+        }
+        PyObject **status = &status_names[r.status - 100];
+        if (*status == NULL) {
+            char name[4] = {(char)('0' + r.status / 100), (char)('0' + r.status / 10 % 10),
+                            (char)('0' + r.status % 10), 0};
+            if ((*status = PyUnicode_InternFromString(name)) == NULL) goto done;
+        }
+        PyObject *section = decode_key(cache, r.section, r.section_len);
+        PyObject *host = section ? decode_key(cache, r.host, r.host_len) : NULL;
+        PyObject *method = host ? decode_key(cache, r.method, r.method_len) : NULL;
+        if (method == NULL) {
+            Py_XDECREF(section);
+            Py_XDECREF(host);
+            goto done;
+        }
+        Py_INCREF(last_ts);
+        Py_INCREF(*status);
+        PyList_SET_ITEM(cols[0], i, last_ts);
+        PyList_SET_ITEM(cols[1], i, section);
+        PyList_SET_ITEM(cols[2], i, host);
+        PyList_SET_ITEM(cols[3], i, method);
+        PyList_SET_ITEM(cols[4], i, *status);
+    }
+    out = PyTuple_Pack(5, cols[0], cols[1], cols[2], cols[3], cols[4]);
+done:
+    /* Lists not filled yet hold NULLs, which their deallocation skips. */
+    for (int c = 0; c < 5; c++) Py_XDECREF(cols[c]);
+    Py_XDECREF(last_ts);
+    if (cache != NULL) {
+        for (size_t i = 0; i < TEXT_SLOTS; i++) Py_XDECREF(cache[i].text);
+        PyMem_Free(cache);
+    }
+    PyBuffer_Release(&buf);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"classify", (PyCFunction)hw_classify_line, METH_O,
      "classify(line): what format detection asks of a line without its line ending, as "
      "bits: 1 a CSV record, 2 a CLF record, 4 CLF with referer and user agent (see parse.h)"},
+    {"records_columns", (PyCFunction)hw_records_columns, METH_O,
+     "records_columns(log): (ts, sections, hosts, methods, statuses) of a record log "
+     "(Kernel(..., records=True)), as lists; keys decoded with errors=\"replace\", statuses "
+     "as their three digits; ValueError when it is malformed"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -50,12 +50,32 @@ Fed = tuple[
     list[Interval],  # complete intervals (every interval when `all`), by k
     list[tuple[int, int, int]],  # invalid lines: (line number, reason code, CSV field count)
     dict[int, Ready],  # complete intervals ranked here (k > floor), by k; not in the list
+    bytes,  # records=True: the log of the records accepted, in reading order; else b""
 ]
+"""What a feed (or a worker's block, `next`) hands over.
+
+The record log (records=True) holds, per record counted (not late, not
+invalid, not a header or an empty line), little-endian and unpadded:
+int64 ts, uint16 status (100-599, its three digits as a number), uint16
+method length, uint32 section length, uint32 host length, then the method,
+section and host bytes as the kernel counts them (raw, undecoded; "(other)"
+where it has no method or section). `records_columns` and
+`hitwatch.native.decode_records` read it.
+"""
+
+Columns = tuple[list[int], list[str], list[str], list[str], list[str]]
+"""(ts, sections, hosts, methods, statuses) of a record log, keys decoded with
+errors="replace", statuses as their three digits ("404")."""
 
 def classify(line: bytes, /) -> int: ...
 
+# The columns of a record log (see Fed); ValueError when it is malformed.
+def records_columns(log: bytes | bytearray | memoryview, /) -> Columns: ...
+
 class Kernel:
-    def __init__(self, format: int, interval: int, lateness: int, top: int = -1) -> None: ...
+    def __init__(
+        self, format: int, interval: int, lateness: int, top: int = -1, records: bool = False
+    ) -> None: ...
     def set_state(
         self,
         started: bool,

@@ -136,6 +136,12 @@ typedef struct {
     /* invalid lines since the last hw_counts_clear, for --verbose */
     hw_invalid *bad;
     size_t bad_cap, bad_n;
+    /* With `records`, the log of the records accepted since the last
+     * hw_counts_clear (see hw_log_record). It leaves with its result; its
+     * buffer may come back (hw_log_reuse, and a reader's pool). */
+    int records;
+    uint8_t *log;
+    size_t log_n, log_cap;
     uint8_t *scratch;
     /* one-entry caches: consecutive lines mostly share them */
     int64_t last_k, last_lo; /* last_lo = last_k * interval */
@@ -217,6 +223,7 @@ static void hw_iv_release(hw_kernel *K, hw_interval *iv) {
 static void hw_counts_clear(hw_kernel *K) {
     K->rows = K->late = K->invalid = K->headers = K->empty = K->lines = K->max_late = 0;
     K->bad_n = 0;
+    K->log_n = 0;
 }
 
 static int hw_init(hw_kernel *K, int format, int64_t interval, int64_t lateness, uint64_t seed) {
@@ -252,6 +259,7 @@ static void hw_free(hw_kernel *K) {
     free(K->ivs);
     free(K->secs);
     free(K->bad);
+    free(K->log);
     free(K->scratch);
     memset(K, 0, sizeof *K);
 }
@@ -529,11 +537,24 @@ typedef struct hw_result {
     size_t ivs_n;
     hw_invalid *bad; /* invalid lines, in order */
     size_t bad_n;
+    uint8_t *recs; /* the accepted-record log of the lines read (hw_log_record), or NULL */
+    size_t recs_n, recs_cap;
 } hw_result;
 
 static int hw_by_k(const void *a, const void *b) {
     int64_t x = (*(hw_interval *const *)a)->k, y = (*(hw_interval *const *)b)->k;
     return (x > y) - (x < y);
+}
+
+/* Gives the log buffer of a result that was handed over back to kernel K,
+ * for its next log, when it has none (a kernel fed in one thread). */
+static void hw_log_reuse(hw_kernel *K, hw_result *res) {
+    if (res == NULL || res->recs == NULL || K->log != NULL) return;
+    K->log = res->recs;
+    K->log_cap = res->recs_cap;
+    K->log_n = 0;
+    res->recs = NULL;
+    res->recs_n = res->recs_cap = 0;
 }
 
 /* Frees a result; its intervals go back to `pool`'s pool, or are freed when
@@ -549,6 +570,7 @@ static void hw_result_free(hw_kernel *pool, hw_result *res) {
     free(res->ivs);
     free(res->secs);
     free(res->bad);
+    free(res->recs);
     free(res);
 }
 
@@ -575,6 +597,13 @@ static hw_result *hw_detach(hw_kernel *K, int all) {
     res->bad_n = K->bad_n;
     K->bad = NULL;
     K->bad_cap = K->bad_n = 0;
+    if (K->log_n) { /* the log leaves with the result */
+        res->recs = K->log;
+        res->recs_n = K->log_n;
+        res->recs_cap = K->log_cap;
+        K->log = NULL;
+        K->log_cap = K->log_n = 0;
+    }
     int64_t kmax, smax;
     if (!hw_export_bounds(K, all, &kmax, &smax)) return res;
     res->secs = malloc((K->secs_n + 1) * sizeof *res->secs);
@@ -768,7 +797,69 @@ static inline hw_interval *hw_iv_at(hw_kernel *K, int64_t ts) {
     return hw_iv(K, ts / K->interval);
 }
 
+/* ------------------------------------------------ accepted-record log
+ *
+ * With K->records set, every record the kernel counts (accepted: not late,
+ * not invalid, not a header or an empty line) is also written, in reading
+ * order, to K->log, which hw_detach hands over with the result (Kernel(...,
+ * records=True): the 19th element of `Fed`, decoded by
+ * hitwatch.native.decode_records and _kernel.records_columns). Per record,
+ * little-endian, no padding:
+ *
+ *     int64  ts
+ *     uint16 status        100..599, the three digits as a number
+ *     uint16 method_len
+ *     uint32 section_len
+ *     uint32 host_len
+ *     method, section, host bytes (method_len, section_len, host_len of them)
+ *
+ * The keys are the bytes the kernel counts, raw (not decoded; "(other)" where
+ * it has HW_OTHER). A log holds the records of the lines of one feed (one
+ * block of a file), so it is at most a few times the block's size. */
+#define HW_LOG_HEAD 20
+
+static inline void hw_put_le(uint8_t *o, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) o[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Powers of two: buffers handed back for reuse then fit most logs. */
+static HW_NOINLINE int hw_log_grow(hw_kernel *K, size_t need) {
+    size_t cap = K->log_cap < 4096 ? 4096 : K->log_cap;
+    while (cap < need) cap *= 2;
+    uint8_t *log = realloc(K->log, cap);
+    if (log == NULL) return -1;
+    K->log = log;
+    K->log_cap = cap;
+    return 0;
+}
+
+/* Writes record r to the log; the log's length moves only once the whole
+ * record is there (a worker's block may be cut short by SIGBUS, reader.h). */
+static int hw_log_record(hw_kernel *K, const hw_rec *r) {
+    size_t ml = r->method_len, sl = r->section_len, hl = r->host_len;
+    /* a method is at most 20 bytes, a key at most a line (HW_MAX_LINE) */
+    if (ml > UINT16_MAX || sl > UINT32_MAX || hl > UINT32_MAX) return -1;
+    size_t need = K->log_n + HW_LOG_HEAD + ml + sl + hl;
+    if (need > K->log_cap && hw_log_grow(K, need) < 0) return -1;
+    uint8_t *o = K->log + K->log_n;
+    const uint8_t *d = r->status;
+    unsigned status = (unsigned)(d[0] - '0') * 100 + (unsigned)(d[1] - '0') * 10 +
+                      (unsigned)(d[2] - '0');
+    hw_put_le(o, (uint64_t)r->ts, 8);
+    hw_put_le(o + 8, status, 2);
+    hw_put_le(o + 10, ml, 2);
+    hw_put_le(o + 12, sl, 4);
+    hw_put_le(o + 16, hl, 4);
+    o += HW_LOG_HEAD;
+    memcpy(o, r->method, ml);
+    memcpy(o + ml, r->section, sl);
+    memcpy(o + ml + sl, r->host, hl);
+    K->log_n = need;
+    return 0;
+}
+
 static int hw_count(hw_kernel *K, const hw_rec *r) {
+    if (K->records && hw_log_record(K, r) < 0) return -1;
     if (hw_add_second(K, r->ts) < 0) return -1;
     hw_interval *iv = hw_iv_at(K, r->ts);
     if (iv == NULL) return -1;

@@ -60,6 +60,7 @@ typedef struct {
     int64_t ts;
     int64_t nbytes;
     int cls; /* 1..5 */
+    const uint8_t *status; /* its three digits, in the line */
     const uint8_t *host;
     size_t host_len;
     const uint8_t *method;
@@ -650,6 +651,7 @@ static int hw_parse_csv(const uint8_t *p, size_t n, hw_rec *r, uint8_t *scratch,
     if (size < 0) return HW_BAD_BYTES;
     r->ts = ts;
     r->cls = cls;
+    r->status = fs[5];
     r->nbytes = size;
     if (fe[0]) {
         r->host = scratch;
@@ -786,6 +788,7 @@ static int hw_parse_clf(const uint8_t *p, size_t n, hw_rec *r, hw_stamp_cache *c
     if (nbytes < 0) return HW_BAD_BYTES;
     r->ts = ts;
     r->cls = cls;
+    r->status = status;
     r->nbytes = nbytes;
     r->host = p;
     r->host_len = host_len;
