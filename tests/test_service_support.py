@@ -89,6 +89,9 @@ class Serve:
         return next((x for x in self.lines if "serving http" in x), None)
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
+        if self.proc.poll() is not None:  # no waiting on a service that is gone
+            self._reader.join(5)
+            raise AssertionError(f"serve exited {self.proc.returncode}: {self.lines[-5:]}")
         return self.client.get(path, **kw)
 
     def status(self) -> dict[str, Any]:
