@@ -9,8 +9,12 @@
  * checks the kernel's own accounting: every line is a record, a late, an
  * invalid, a header or an empty line; every record is counted once in a
  * second and once in an interval (with its three keys); seconds and
- * intervals handed over never come back. It also asks format detection's
- * questions of the first lines (hw_classify).
+ * intervals handed over never come back. With the record log on (bits of
+ * the fourth byte: on, and its buffer reused), every record counted is in the log of the result that
+ * read it, once: the logs' records, tallied per second, per interval and
+ * per key, are exactly the seconds' hits and the intervals' counts handed
+ * over. It also asks format detection's questions of the first lines
+ * (hw_classify), and reads the log itself (hw_log_next) as a hostile one.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -21,6 +25,104 @@
 typedef struct {
     int64_t rows, late, hits, late_attributed, last_k, last_s;
 } totals;
+
+/* ------------------------------------------------- record log tallies
+ * What the logs say (+1 a record) against what was handed over (-count):
+ * per second (kind 3, a = ts), per interval and class (kind 4, a = k, the
+ * class digit as its key) and per interval and key (kinds 0-2 as hw_kind,
+ * a = k). Every group must sum to 0 in the end. */
+typedef struct {
+    int64_t a, count;
+    uint32_t kind, len;
+    size_t off;
+} tally_entry;
+
+typedef struct {
+    tally_entry *e;
+    size_t n, cap;
+    uint8_t *arena;
+    size_t arena_n, arena_cap;
+} tally;
+
+static void tally_add(tally *t, uint32_t kind, int64_t a, const uint8_t *key, size_t len,
+                      int64_t count) {
+    if (hw_grow((void **)&t->e, &t->cap, sizeof *t->e, t->n + 1) < 0 ||
+        hw_grow((void **)&t->arena, &t->arena_cap, 1, t->arena_n + len + 1) < 0)
+        abort();
+    if (len) memcpy(t->arena + t->arena_n, key, len);
+    t->e[t->n++] = (tally_entry){a, count, kind, (uint32_t)len, t->arena_n};
+    t->arena_n += len;
+}
+
+static const uint8_t *tally_arena; /* for tally_cmp */
+
+static int tally_cmp(const void *x, const void *y) {
+    const tally_entry *p = x, *q = y;
+    if (p->kind != q->kind) return p->kind < q->kind ? -1 : 1;
+    if (p->a != q->a) return p->a < q->a ? -1 : 1;
+    if (p->len != q->len) return p->len < q->len ? -1 : 1;
+    return p->len ? memcmp(tally_arena + p->off, tally_arena + q->off, p->len) : 0;
+}
+
+static void tally_check(tally *t) {
+    tally_arena = t->arena;
+    if (t->n) qsort(t->e, t->n, sizeof *t->e, tally_cmp);
+    for (size_t i = 0; i < t->n;) {
+        int64_t sum = 0;
+        size_t j = i;
+        for (; j < t->n && tally_cmp(&t->e[i], &t->e[j]) == 0; j++) sum += t->e[j].count;
+        if (sum != 0) {
+            fprintf(stderr, "record log: kind %u at %lld off by %lld\n", t->e[i].kind,
+                    (long long)t->e[i].a, (long long)sum);
+            abort();
+        }
+        i = j;
+    }
+    free(t->e);
+    free(t->arena);
+}
+
+/* The records of a result's log into the tally; returns how many. */
+static int64_t tally_log(tally *t, const hw_result *res, int64_t interval) {
+    if (res->recs == NULL) {
+        if (res->recs_n) abort();
+        return 0;
+    }
+    const uint8_t *p = res->recs, *end = res->recs + res->recs_n;
+    int64_t n = 0;
+    hw_log_rec r;
+    while (p < end) {
+        if (hw_log_next(&p, end, &r) < 0) abort(); /* the kernel's own logs are well formed */
+        if (r.ts < 0 || r.ts > HW_MAX_TS) abort();
+        int64_t k = r.ts / interval;
+        uint8_t cls = (uint8_t)('0' + r.status / 100);
+        tally_add(t, 3, r.ts, NULL, 0, 1);
+        tally_add(t, 4, k, &cls, 1, 1);
+        tally_add(t, HW_SECTION, k, r.section, r.section_len, 1);
+        tally_add(t, HW_HOST, k, r.host, r.host_len, 1);
+        tally_add(t, HW_METHOD, k, r.method, r.method_len, 1);
+        n++;
+    }
+    return n;
+}
+
+/* What a result hands over, out of the tally. */
+static void tally_handed(tally *t, const hw_result *res) {
+    for (size_t i = 0; i < res->secs_n; i++)
+        tally_add(t, 3, res->secs[i].ts, NULL, 0, -res->secs[i].hits);
+    for (size_t i = 0; i < res->ivs_n; i++) {
+        const hw_interval *iv = res->ivs[i];
+        for (int c = 0; c < 5; c++) {
+            uint8_t cls = (uint8_t)('1' + c);
+            if (iv->status[c]) tally_add(t, 4, iv->k, &cls, 1, -iv->status[c]);
+        }
+        for (size_t j = 0; j < iv->keys_cap; j++) {
+            const hw_key *e = &iv->keys[j];
+            if (e->kind == UINT32_MAX) continue;
+            tally_add(t, e->kind, iv->k, iv->arena + e->off, e->len, -e->count);
+        }
+    }
+}
 
 /* hw_by_kind + hw_top give each kind's keys once each, in _rank's order,
  * counts summing to the hits; a smaller limit gives the same first ones. */
@@ -107,10 +209,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t block = 1 + (size_t)data[2] * 4;
     int started = data[3] & 1;
     int keep = data[3] & 2; /* keep open intervals across blocks, as for files */
+    int records = (data[3] & 4) != 0; /* the accepted-record log */
+    int reuse = (data[3] & 8) != 0;   /* its buffer given back after each block */
     data += 4;
     size -= 4;
     hw_kernel K;
     if (hw_init(&K, format, interval, lateness, 0x1234) < 0) abort();
+    K.records = records;
+    tally logs = {0};
     if (started) {
         K.started = 1;
         K.start = 1700000000;
@@ -131,6 +237,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (res == NULL) abort();
         check_result(res, data + pos, end - pos, &t, keep);
         if (K.final < final || K.max_ts < max_ts) abort(); /* time never goes back */
+        if (records) {
+            /* this block's records, in its log; its counts handed over */
+            if (tally_log(&logs, res, interval) != res->rows - res->late) abort();
+            tally_handed(&logs, res);
+            /* a log buffer given back is written again from its start */
+            if (reuse) hw_log_reuse(&K, res);
+        } else if (res->recs != NULL || K.log != NULL) {
+            abort(); /* no log unless asked */
+        }
         lineno += res->lines;
         hw_result_free(&K, res);
         pos = end;
@@ -138,7 +253,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* everything was handed over: every record and late line accounted for once */
     if (K.ivs_n || K.secs_n) abort();
     if (t.hits != 0 || t.late_attributed != t.late) abort();
+    if (records) tally_check(&logs); /* every record once in the logs, nothing else */
     hw_free(&K);
+    /* The log reader on hostile bytes: the input as a log. */
+    for (const uint8_t *p = data, *end = data + size; p < end;) {
+        hw_log_rec r;
+        if (hw_log_next(&p, end, &r) < 0) break;
+        if (r.status < 100 || r.status > 599 || r.host + r.host_len != p || p > end) abort();
+    }
     /* Format detection's questions (hw_classify) on the first lines, each
      * copied into a buffer of its own size, so that ASan sees any overread. */
     uint8_t *scratch = malloc(2 * HW_MAX_LINE + 64);

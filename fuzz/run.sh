@@ -41,15 +41,20 @@ if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=unde
     exit 1
 fi
 
-# Seeds: the format bytes, then real lines (small slices of the shared data).
+# Seeds: the format bytes (the fourth: 1 started, 2 keep intervals, 4 record log,
+# 8 its buffer reused), then real lines (small slices of the shared data).
 seed() { printf '%b' "$1" >"$work/corpus/$2"; }
 data="../shared/data"
 if [ -d "$data" ]; then
     { printf '\x00\x06\x10\x00'; head -c 3000 "$data/sample_csv.txt"; } >"$work/corpus/seed-csv"
     { printf '\x01\x06\x10\x00'; head -c 3000 "$data/apache_logs"; } >"$work/corpus/seed-clf"
+    { printf '\x00\x06\x10\x06'; head -c 3000 "$data/sample_csv.txt"; } >"$work/corpus/seed-csv-log2"
+    { printf '\x01\x06\x10\x0e'; head -c 3000 "$data/apache_logs"; } >"$work/corpus/seed-clf-log2"
 fi
 seed '\x01\x01\x00\x01h - - [10/Oct/2000:13:55:36 -0700] "GET /a\\"b HTTP/1.0" 200 -\r\n' seed-clf2
 seed '\x00\x00\x00\x00"h","-","-",1700000000,"GET http://x/a?b HTTP/1.1",200,1\n' seed-csv2
+seed '\x00\x01\x00\x0e"h","-","-",1700000000,"GET /a/b HTTP/1.1",404,1\n"h\xc3","-","-",1700000002,"x",200,1\n"h","-","-",1699999990,"GET /late",500,1\n' seed-csv-log
+seed '\x03\x00\x01\x06h - - [10/Oct/2000:13:55:36 -0700] "GET /a/b HTTP/1.0" 200 -\nh - - [10/Oct/2000:13:55:37 -0700] "\\x16" 503 1\n' seed-clf-log
 
 # The fuzzer's own exit status decides (pipefail and `|| true` would hide it).
 set +e

@@ -481,45 +481,6 @@ static PyObject *hw_classify_line(PyObject *Py_UNUSED(module), PyObject *line) {
 
 static PyObject *status_names[500]; /* "100" .. "599", made on first use */
 
-/* A record log's next record at *p (before end): its fields, *p moved past
- * it. 0, or -1 when the log is malformed (cut short, a length past its end,
- * a status out of 100..599). */
-typedef struct {
-    int64_t ts;
-    unsigned status;
-    const uint8_t *method, *section, *host;
-    size_t method_len, section_len, host_len;
-} log_rec;
-
-static inline uint64_t get_le(const uint8_t *s, int n) {
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | s[i];
-    return v;
-}
-
-static int log_next(const uint8_t **p, const uint8_t *end, log_rec *r) {
-    const uint8_t *q = *p;
-    if ((size_t)(end - q) < HW_LOG_HEAD) return -1;
-    r->ts = (int64_t)get_le(q, 8);
-    r->status = (unsigned)get_le(q + 8, 2);
-    r->method_len = (size_t)get_le(q + 10, 2);
-    r->section_len = (size_t)get_le(q + 12, 4);
-    r->host_len = (size_t)get_le(q + 16, 4);
-    if (r->status < 100 || r->status > 599) return -1;
-    q += HW_LOG_HEAD;
-    size_t left = (size_t)(end - q); /* each length checked alone: no sum to overflow */
-    if (r->method_len > left) return -1;
-    left -= r->method_len;
-    if (r->section_len > left) return -1;
-    left -= r->section_len;
-    if (r->host_len > left) return -1;
-    r->method = q;
-    r->section = q + r->method_len;
-    r->host = r->section + r->section_len;
-    *p = r->host + r->host_len;
-    return 0;
-}
-
 /* Decoded keys, direct-mapped by a hash of their bytes: a log repeats a few
  * keys many times, which are then decoded once and shared. Entries point
  * into the log being decoded. */
@@ -557,10 +518,10 @@ static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) 
     Py_buffer buf;
     if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0) return NULL;
     const uint8_t *start = buf.buf, *end = start + buf.len, *p = start;
-    log_rec r;
+    hw_log_rec r;
     Py_ssize_t n = 0;
     while (p < end) { /* all of it checked before anything is made */
-        if (log_next(&p, end, &r) < 0) {
+        if (hw_log_next(&p, end, &r) < 0) {
             PyBuffer_Release(&buf);
             PyErr_SetString(PyExc_ValueError, "a malformed record log");
             return NULL;
@@ -578,7 +539,7 @@ static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) 
     p = start;
     int64_t last = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        (void)log_next(&p, end, &r);
+        (void)hw_log_next(&p, end, &r);
         if (last_ts == NULL || r.ts != last) { /* records of a second come together */
             Py_XSETREF(last_ts, PyLong_FromLongLong(r.ts));
             if (last_ts == NULL) goto done;

@@ -858,6 +858,47 @@ static int hw_log_record(hw_kernel *K, const hw_rec *r) {
     return 0;
 }
 
+/* Reading a log back (_kernel.c's records_columns; the fuzzer). */
+typedef struct {
+    int64_t ts;
+    unsigned status;
+    const uint8_t *method, *section, *host;
+    size_t method_len, section_len, host_len;
+} hw_log_rec;
+
+static inline uint64_t hw_get_le(const uint8_t *s, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | s[i];
+    return v;
+}
+
+/* The record at *p of a log that ends at `end`: its fields, and *p moved
+ * past it. 0, or -1 when the log is malformed there (cut short, a length
+ * past its end, a status out of 100..599); nothing outside [*p, end) is read. */
+static int hw_log_next(const uint8_t **p, const uint8_t *end, hw_log_rec *r) {
+    const uint8_t *q = *p;
+    if ((size_t)(end - q) < HW_LOG_HEAD) return -1;
+    uint64_t ts = hw_get_le(q, 8);
+    memcpy(&r->ts, &ts, 8); /* int64_t is two's complement: no conversion to define */
+    r->status = (unsigned)hw_get_le(q + 8, 2);
+    r->method_len = (size_t)hw_get_le(q + 10, 2);
+    r->section_len = (size_t)hw_get_le(q + 12, 4);
+    r->host_len = (size_t)hw_get_le(q + 16, 4);
+    if (r->status < 100 || r->status > 599) return -1;
+    q += HW_LOG_HEAD;
+    size_t left = (size_t)(end - q); /* each length checked alone: no sum to overflow */
+    if (r->method_len > left) return -1;
+    left -= r->method_len;
+    if (r->section_len > left) return -1;
+    left -= r->section_len;
+    if (r->host_len > left) return -1;
+    r->method = q;
+    r->section = q + r->method_len;
+    r->host = r->section + r->section_len;
+    *p = r->host + r->host_len;
+    return 0;
+}
+
 static int hw_count(hw_kernel *K, const hw_rec *r) {
     if (K->records && hw_log_record(K, r) < 0) return -1;
     if (hw_add_second(K, r->ts) < 0) return -1;
