@@ -481,38 +481,49 @@ static PyObject *hw_classify_line(PyObject *Py_UNUSED(module), PyObject *line) {
 
 static PyObject *status_names[500]; /* "100" .. "599", made on first use */
 
-/* Decoded keys, direct-mapped by a hash of their bytes: a log repeats a few
- * keys many times, which are then decoded once and shared. Entries point
- * into the log being decoded. */
-#define TEXT_SLOTS 1024
-typedef struct {
-    const uint8_t *p;
+/* Decoded keys, direct-mapped by a hash of their bytes, kept from one log
+ * to the next (under the GIL): logs repeat keys (a block's records have a
+ * few hundred sections and a few thousand hosts, mostly those of the blocks
+ * before), which are then decoded once and shared. Only ASCII keys are kept:
+ * a string's data are then the key's bytes, to compare with; the words
+ * (hw_key_words) decide for keys of up to 16 bytes. */
+#define KEY_SLOTS 8192
+static struct {
+    uint64_t w0, w1;
     size_t n;
     PyObject *text;
-} text_slot;
+} keys_seen[KEY_SLOTS];
 
-static PyObject *decode_key(text_slot *cache, const uint8_t *p, size_t n) {
-    uint64_t h;
-    if (n <= 16) {
-        uint64_t w0, w1;
-        hw_key_words(p, n, &w0, &w1);
+static PyObject *decode_key(const uint8_t *p, size_t n) {
+    uint64_t w0, w1, h;
+    hw_key_words(p, n, &w0, &w1);
+    if (n <= 16)
         h = hw_hash16(w0 ^ 0x9E3779B97F4A7C15ULL, w1 ^ 0xbf58476d1ce4e5b9ULL ^ n);
-    } else {
+    else
         h = hw_hash(p, n, 0x94d049bb133111ebULL);
-    }
-    text_slot *e = &cache[h & (TEXT_SLOTS - 1)];
-    if (e->text != NULL && e->n == n && memcmp(e->p, p, n) == 0) {
-        Py_INCREF(e->text);
-        return e->text;
+    size_t j = h & (KEY_SLOTS - 1);
+    PyObject *seen = keys_seen[j].text;
+    if (seen != NULL && keys_seen[j].w0 == w0 && keys_seen[j].w1 == w1 && keys_seen[j].n == n &&
+        (n <= 16 || memcmp((const uint8_t *)PyUnicode_DATA(seen) + 16, p + 16, n - 16) == 0)) {
+        Py_INCREF(seen);
+        return seen;
     }
     PyObject *text = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "replace");
-    if (text == NULL) return NULL;
-    Py_XSETREF(e->text, text);
+    if (text == NULL || !PyUnicode_IS_ASCII(text)) return text;
     Py_INCREF(text);
-    e->p = p;
-    e->n = n;
+    Py_XSETREF(keys_seen[j].text, text);
+    keys_seen[j].w0 = w0;
+    keys_seen[j].w1 = w1;
+    keys_seen[j].n = n;
     return text;
 }
+
+/* Timestamps, direct-mapped: a log's records are a few dozen seconds. */
+#define TS_SLOTS 256
+typedef struct {
+    int64_t ts;
+    PyObject *value;
+} ts_slot;
 
 static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) {
     Py_buffer buf;
@@ -528,22 +539,22 @@ static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) 
         }
         n++;
     }
-    PyObject *cols[5] = {NULL, NULL, NULL, NULL, NULL}, *out = NULL, *last_ts = NULL;
-    text_slot *cache = PyMem_Calloc(TEXT_SLOTS, sizeof *cache);
-    if (cache == NULL) {
+    PyObject *cols[5] = {NULL, NULL, NULL, NULL, NULL}, *out = NULL;
+    ts_slot *stamps = PyMem_Calloc(TS_SLOTS, sizeof *stamps);
+    if (stamps == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     for (int c = 0; c < 5; c++)
         if ((cols[c] = PyList_New(n)) == NULL) goto done;
     p = start;
-    int64_t last = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         (void)hw_log_next(&p, end, &r);
-        if (last_ts == NULL || r.ts != last) { /* records of a second come together */
-            Py_XSETREF(last_ts, PyLong_FromLongLong(r.ts));
-            if (last_ts == NULL) goto done;
-            last = r.ts;
+        ts_slot *t = &stamps[(uint64_t)r.ts & (TS_SLOTS - 1)];
+        if (t->value == NULL || t->ts != r.ts) {
+            Py_XSETREF(t->value, PyLong_FromLongLong(r.ts));
+            if (t->value == NULL) goto done;
+            t->ts = r.ts;
         }
         PyObject **status = &status_names[r.status - 100];
         if (*status == NULL) {
@@ -551,17 +562,17 @@ static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) 
                             (char)('0' + r.status % 10), 0};
             if ((*status = PyUnicode_InternFromString(name)) == NULL) goto done;
         }
-        PyObject *section = decode_key(cache, r.section, r.section_len);
-        PyObject *host = section ? decode_key(cache, r.host, r.host_len) : NULL;
-        PyObject *method = host ? decode_key(cache, r.method, r.method_len) : NULL;
+        PyObject *section = decode_key(r.section, r.section_len);
+        PyObject *host = section ? decode_key(r.host, r.host_len) : NULL;
+        PyObject *method = host ? decode_key(r.method, r.method_len) : NULL;
         if (method == NULL) {
             Py_XDECREF(section);
             Py_XDECREF(host);
             goto done;
         }
-        Py_INCREF(last_ts);
+        Py_INCREF(t->value);
         Py_INCREF(*status);
-        PyList_SET_ITEM(cols[0], i, last_ts);
+        PyList_SET_ITEM(cols[0], i, t->value);
         PyList_SET_ITEM(cols[1], i, section);
         PyList_SET_ITEM(cols[2], i, host);
         PyList_SET_ITEM(cols[3], i, method);
@@ -571,11 +582,9 @@ static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) 
 done:
     /* Lists not filled yet hold NULLs, which their deallocation skips. */
     for (int c = 0; c < 5; c++) Py_XDECREF(cols[c]);
-    Py_XDECREF(last_ts);
-    if (cache != NULL) {
-        for (size_t i = 0; i < TEXT_SLOTS; i++) Py_XDECREF(cache[i].text);
-        PyMem_Free(cache);
-    }
+    if (stamps != NULL)
+        for (size_t i = 0; i < TS_SLOTS; i++) Py_XDECREF(stamps[i].value);
+    PyMem_Free(stamps);
     PyBuffer_Release(&buf);
     return out;
 }

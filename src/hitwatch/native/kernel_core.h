@@ -818,8 +818,18 @@ static inline hw_interval *hw_iv_at(hw_kernel *K, int64_t ts) {
  * block of a file), so it is at most a few times the block's size. */
 #define HW_LOG_HEAD 20
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HW_LITTLE 1 /* the log's order: its numbers are plain loads and stores */
+#else
+#define HW_LITTLE 0
+#endif
+
 static inline void hw_put_le(uint8_t *o, uint64_t v, int n) {
+#if HW_LITTLE
+    memcpy(o, &v, (size_t)n);
+#else
     for (int i = 0; i < n; i++) o[i] = (uint8_t)(v >> (8 * i));
+#endif
 }
 
 /* Powers of two: buffers handed back for reuse then fit most logs. */
@@ -868,14 +878,18 @@ typedef struct {
 
 static inline uint64_t hw_get_le(const uint8_t *s, int n) {
     uint64_t v = 0;
+#if HW_LITTLE
+    memcpy(&v, s, (size_t)n);
+#else
     for (int i = n - 1; i >= 0; i--) v = v << 8 | s[i];
+#endif
     return v;
 }
 
 /* The record at *p of a log that ends at `end`: its fields, and *p moved
  * past it. 0, or -1 when the log is malformed there (cut short, a length
  * past its end, a status out of 100..599); nothing outside [*p, end) is read. */
-static int hw_log_next(const uint8_t **p, const uint8_t *end, hw_log_rec *r) {
+static HW_ALWAYS_INLINE int hw_log_next(const uint8_t **p, const uint8_t *end, hw_log_rec *r) {
     const uint8_t *q = *p;
     if ((size_t)(end - q) < HW_LOG_HEAD) return -1;
     uint64_t ts = hw_get_le(q, 8);
