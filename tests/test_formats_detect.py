@@ -186,3 +186,10 @@ def test_every_example_parses_with_its_format() -> None:
         fmt = formats.make(name)
         block = fmt.parse(decode_lines(("\n".join(lines) + "\n").encode()))
         assert len(block.ts) == 1 and not block.invalid, name
+
+
+def test_w3c_reasons_do_not_depend_on_the_block_path() -> None:
+    fmt = formats.make("w3c")
+    fmt.parse(decode_lines(b"#Fields: date time c-ip sc-status\n"))
+    fast = fmt.parse(decode_lines(b"2023-11-14 22:13:20 10.0.0.1 200\n2023-11-14 22:13:20\n"))
+    assert [why for _, _, why in fast.invalid] == ["not a line of its #Fields:"]

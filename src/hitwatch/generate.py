@@ -306,6 +306,7 @@ def lines(fmt: str, records: Iterable[Record], site: Site | None = None) -> Iter
 def _small_lines(fmt: str, records: Iterable[Record]) -> Iterator[str]:
     rnd = random.Random(7)
     extra = random.Random(11)  # vhosts, durations: vcombined and caddy only
+    misc = random.Random(13)  # caddy's sub-second times and client ports
     if fmt == "csv":
         yield _CSV_HEADER
         for ts, host, method, target, status, size in records:
@@ -320,7 +321,8 @@ def _small_lines(fmt: str, records: Iterable[Record]) -> Iterator[str]:
             stamp = times[ts] = _clf_time(ts)
         if fmt == "caddy":
             ref, agent = rnd.choice(_REFERERS), rnd.choice(_AGENTS)
-            yield _caddy(extra, ts, host, method, target, status, size, ref, agent)
+            vhost, _port, micros = _extras(extra)
+            yield _caddy(misc, ts, host, method, target, status, size, ref, agent, vhost, micros)
             continue
         line = f'{host} - - [{stamp}] "{method} {target} HTTP/1.1" {status} {size or "-"}'
         if fmt in ("combined", "vcombined"):
@@ -348,6 +350,7 @@ def _site_chunks(fmt: str, chunks: Iterable[list[Record]], site: Site) -> Iterat
         return
     rnd = random.Random(7)
     extra = random.Random(11)  # vhosts, durations: vcombined and caddy only
+    misc = random.Random(13)  # caddy's sub-second times and client ports
     times: dict[int, str] = {}
     for chunk in chunks:
         if not chunk:
@@ -382,7 +385,7 @@ def _site_chunks(fmt: str, chunks: Iterable[list[Record]], site: Site) -> Iterat
             ]
             continue
         yield [
-            _caddy(extra, t, h, m, u, s, b, r, a, v, d)
+            _caddy(misc, t, h, m, u, s, b, r, a, v, d)
             for (t, h, m, u, s, b), r, a, (v, _p, d) in zip(
                 chunk, refs, agents, extras, strict=True
             )
@@ -405,12 +408,10 @@ def _caddy(
     size: int,
     referer: str,
     agent: str,
-    vhost: str | None = None,
-    micros: int | None = None,
+    vhost: str,
+    micros: int,
 ) -> str:
     """One line of Caddy's JSON access log (the generator's values need no escaping)."""
-    if vhost is None or micros is None:
-        vhost, _port, micros = _extras(rnd)
     ref = f',"Referer":["{referer}"]' if referer != "-" else ""
     return (
         f'{{"level":"info","ts":{ts}.{rnd.randrange(1_000_000):06d},'

@@ -188,7 +188,7 @@ class TextFormat:
     """Reads lines of one description. `xff`: the client is the first address of
     the X-Forwarded-For field, where the line has one (`--forwarded-for`)."""
 
-    def __init__(self, name: str, desc: Description, xff: bool = False) -> None:
+    def __init__(self, name: str, desc: Description, xff: bool = False, what: str = "") -> None:
         self.name = name
         self.desc = desc
         self.xff = xff and desc.has(XFF)
@@ -207,7 +207,7 @@ class TextFormat:
         self.with_duration = bool(self._divisors)
         self._host_port = any(it.field == HOST and it.text == "port" for it in self._used)
         self._vhost_port = any(it.field == VHOST and it.text == "port" for it in self._used)
-        self._what = f"not a {name} line"
+        self._what = what or f"not a {name} line"
 
     # ------------------------------------------------------------- a line
 

@@ -109,7 +109,8 @@ class W3cFormat:
 
     def _make(self, fields: str) -> TextFormat | None:
         desc = fields_description(fields, self.sep, self.unit)
-        return TextFormat(self.name, desc, self.xff) if usable(desc) else None
+        what = "not a line of its #Fields:"
+        return TextFormat(self.name, desc, self.xff, what) if usable(desc) else None
 
     def _directive(self, line: str) -> None:
         if line.startswith("#Fields:"):
@@ -128,7 +129,7 @@ class W3cFormat:
             return "the #Fields: line has no date, time or sc-status"
         row = self._fmt.parse_full(line)
         if isinstance(row, str):
-            return row.replace(f"not a {self.name} line", "not a line of its #Fields:")
+            return row
         return (*row[:6], row[6] if self._fmt.with_vhost else "", row[7])
 
     def parse_line(self, line: str) -> Row | str:
