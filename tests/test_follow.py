@@ -201,7 +201,7 @@ def run_follow(
         f,
         "auto",
         engine,
-        JsonlSink(out),
+        JsonlSink(out, quiet=False),
         lambda _t: None,
         lambda *_a: None,
         now=clock,

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hitwatch.model import Alert, Quiet, Ranked, Report, Summary
+from hitwatch.model import Alert, Quiet, Ranked, Report, Summary, Top
 from hitwatch.outputs.jsonl import encode
 from hitwatch.render import iso_utc, number
 
@@ -74,6 +74,22 @@ def alert_dict(a: Alert) -> dict[str, Any]:
     }
     if a.since_ts is not None:
         d["since_ts"] = a.since_ts
+    d["kind"] = a.kind
+    if a.group is not None:
+        d["group"] = {a.group[0]: a.group[1]}
+    if a.errors is not None:
+        d["errors"] = a.errors
+        d["ratio"] = round(a.errors / a.hits, 4) if a.hits else 0.0
+    if a.top is not None:
+        d["top"] = {
+            name: old_ranked(items)
+            for name, items in (
+                ("sections", a.top.sections),
+                ("hosts", a.top.hosts),
+                ("status", a.top.status),
+            )
+            if items is not None
+        }
     return d
 
 
@@ -149,16 +165,20 @@ thresholds = st.one_of(
     st.fractions(min_value=0, max_value=10**6),
     st.decimals(0, 10**6, allow_nan=False, allow_infinity=False, places=3).map(Fraction),
 )
+ranked_or_none = st.none() | st.lists(st.tuples(names, counts), max_size=3).map(tuple)
 alerts = st.builds(
     Alert,
     names,
-    st.just("rate_above"),
+    st.sampled_from(["rate_above", "rate_below", "error_ratio_above"]),
     st.sampled_from(["firing", "resolved"]) | names,
     times,
     counts,
     st.integers(1, 10**7),
     thresholds,
     st.none() | times,
+    st.none() | st.tuples(st.sampled_from(["section", "host", "method", "status"]), names),
+    st.none() | counts,
+    st.none() | st.builds(Top, ranked_or_none, ranked_or_none, ranked_or_none, counts),
 )
 json_values = st.recursive(
     st.none() | st.booleans() | counts | st.floats(allow_nan=False) | names,

@@ -86,7 +86,7 @@ def follow_loop(
         Follower([str(path)], clock=clock),
         "auto",
         e,
-        sink or JsonlSink(out),
+        sink or JsonlSink(out, quiet=False),
         lambda _t: None,
         lambda *_a: None,
         now=clock,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from conftest import APACHE_LOGS, SAMPLE_CSV, needs_data, run_bytes
 from hitwatch.cli import main
+from hitwatch.formats import make
 
 pytestmark = needs_data
 
@@ -43,6 +45,7 @@ def test_sample_csv_alerts(capsys: pytest.CaptureFixture[str]) -> None:
         ("resolved", 1549574302, 1196),
     ]
     first = next(e for e in events if e["type"] == "alert")
+    top = first.pop("top")
     assert first == {
         "type": "alert",
         "rule": "high_traffic",
@@ -53,6 +56,22 @@ def test_sample_csv_alerts(capsys: pytest.CaptureFixture[str]) -> None:
         "rate": 10.05,
         "threshold": 10,
         "window": 120,
+        "kind": "rate_above",
+    }
+    # `top` (SPEC §9): the window's records, recounted here from the file.
+    fmt = make("csv")
+    rows = [fmt.parse_line(line) for line in SAMPLE_CSV.read_text().splitlines()[1:]]
+    window = [r for r in rows if not isinstance(r, str) and 1549573956 - 120 < r[0] <= 1549573956]
+    assert len(window) == 1206
+
+    def ranked(values: list[str]) -> list[dict[str, Any]]:
+        items = sorted(Counter(values).items(), key=lambda i: (-i[1], i[0]))[:3]
+        return [{"name": name, "hits": hits} for name, hits in items]
+
+    assert top == {
+        "sections": ranked([r[2] for r in window]),
+        "hosts": ranked([r[3] for r in window]),
+        "status": ranked([f"{r[4][0]}xx" for r in window]),
     }
     resolved = [e for e in events if e.get("state") == "resolved"]
     assert [e["since_ts"] for e in resolved] == [1549573956, 1549574163]
@@ -120,8 +139,10 @@ def test_apache_logs_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     assert not [e for e in events if e["type"] == "alert"]
     stats = [e for e in events if e["type"] == "stats"]
     assert sum(s["hits"] for s in stats) == 10_000
-    # Three and a half days at 10 s, every interval listed, quiet ones too.
-    assert len(stats) == (summary["last_ts"] // 10) - (summary["first_ts"] // 10) + 1
+    # Three and a half days at 10 s, every interval listed: runs of quiet ones as one line.
+    quiet = [e for e in events if e["type"] == "quiet"]
+    intervals = len(stats) + sum(q["intervals"] for q in quiet)
+    assert intervals == (summary["last_ts"] // 10) - (summary["first_ts"] // 10) + 1
 
 
 def test_apache_logs_detected_as_combined(capsys: pytest.CaptureFixture[str]) -> None:

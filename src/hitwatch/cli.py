@@ -50,11 +50,50 @@ class InvalidLog:
 Command = Callable[[list[str]], int]
 """A subcommand: its arguments (after its name) in, an exit status out."""
 
-COMMANDS: dict[str, Command] = {}
+
+def _serve(argv: list[str]) -> int:
+    from hitwatch.service.cli import main as serve  # the server's libraries: only for it
+
+    return serve(argv)
+
+
+def _formats(argv: list[str]) -> int:
+    from hitwatch.formats.listing import main as formats
+
+    return formats(argv)
+
+
+def _check_config(argv: list[str]) -> int:
+    """`hitwatch check-config FILE`: the rules as understood, exit 0; or the error, exit 2."""
+    import argparse
+
+    from hitwatch import configfile
+
+    parser = argparse.ArgumentParser(
+        prog="hitwatch check-config",
+        description="Check an alert rules file (TOML) and print its rules as hitwatch "
+        "understands them: kinds, windows in seconds, thresholds as exact decimals.",
+    )
+    parser.add_argument("file", metavar="FILE")
+    path = parser.parse_args(argv).file
+    try:
+        specs = configfile.load(path)
+    except configfile.ConfigError as exc:
+        note(f"error: {exc}")
+        return EXIT_USAGE
+    print(safe(f"{path}: {len(specs)} rule{'s' if len(specs) != 1 else ''}"))
+    for spec in specs:
+        print(safe(f"  {configfile.describe(spec)}"))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "check-config": _check_config,
+    "formats": _formats,
+    "serve": _serve,
+}
 """`hitwatch NAME ...` runs COMMANDS[NAME]; anything else is the main command
 (a log file named like a command can be given as ./NAME)."""
-COMMANDS["serve"] = lambda argv: __import__("hitwatch.service.cli", fromlist=["main"]).main(argv)
-COMMANDS["formats"] = lambda a: __import__("hitwatch.formats.listing", fromlist=["_"]).main(a)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,14 +41,27 @@ def parse_threshold(text: str) -> Fraction:
     return Fraction(value)
 
 
+DIMENSIONS = ("section", "host", "method", "status")
+"""What a rule may match on or group by."""
+
+
 @dataclass(frozen=True)
 class RuleSpec:
-    """One alert rule as configured (SPEC §9); `hitwatch.rules.build` makes it."""
+    """One alert rule as configured (SPEC §9); `hitwatch.rules.build` makes it.
+
+    `match` holds (dimension, accepted values) pairs, sorted; a status value
+    is a class (`5xx`) or a code (`404`), as are `errors`."""
 
     name: str
     kind: str
-    window: int
-    threshold: Threshold
+    window: int = 120
+    threshold: Threshold = 10
+    for_: int = 0
+    match: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    group_by: str | None = None
+    max_groups: int = 100
+    errors: tuple[str, ...] = ("5xx",)
+    min_hits: int = 20
 
 
 @dataclass(frozen=True)

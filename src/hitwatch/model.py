@@ -214,21 +214,46 @@ class Quiet(NamedTuple):
             yield empty_report(s, s + self.interval)
 
 
+class Top(NamedTuple):
+    """What a firing alert's window holds most (SPEC §9): up to 3 names each,
+    by hits then name; the rule's grouped dimension is left out (None)."""
+
+    sections: Ranked | None
+    hosts: Ranked | None
+    status: Ranked | None  # by class ("5xx")
+    total: int  # the records these are shares of
+
+
 class Alert(NamedTuple):
-    """A change of state of an alert rule at final second `ts`."""
+    """A change of state of an alert rule (of one group key) at final second `ts`."""
 
     rule: str
     kind: str  # the rule's kind (see hitwatch.rules): what its numbers mean
     state: str  # "firing" or "resolved"
     ts: int
-    hits: int
+    hits: int  # counted records in the window
     window: int
     threshold: Threshold
     since_ts: int | None = None  # for "resolved": when it started firing
+    group: tuple[str, str] | None = None  # (dimension, key) of a grouped rule
+    errors: int | None = None  # error_ratio_above: error records in the window
+    top: Top | None = None  # on "firing"
 
     @property
     def rate(self) -> float:
         return round(self.hits / self.window, 3)
+
+    @property
+    def ratio(self) -> float:
+        """errors / hits, 4 places (0 without hits)."""
+        return round((self.errors or 0) / self.hits, 4) if self.hits else 0.0
+
+    @property
+    def label(self) -> str:
+        """`rule` or `rule{dimension=key}`: how the summary names what fires."""
+        if self.group is None:
+            return self.rule
+        return f"{self.rule}{{{self.group[0]}={self.group[1]}}}"
 
 
 class Summary(NamedTuple):

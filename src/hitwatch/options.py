@@ -13,8 +13,15 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TypeVar
 
-from hitwatch import __version__, formats
-from hitwatch.config import Config, OutputSpec, builtin_rule, parse_duration, parse_threshold
+from hitwatch import __version__, configfile, formats
+from hitwatch.config import (
+    Config,
+    OutputSpec,
+    RuleSpec,
+    builtin_rule,
+    parse_duration,
+    parse_threshold,
+)
 from hitwatch.formats import NAMES as FORMAT_NAMES
 from hitwatch.outputs import OUTPUTS
 from hitwatch.readers import ENGINES
@@ -173,17 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--window",
         type=typed(_positive_duration),
-        default=120,
+        default=None,
         metavar="SECONDS",
-        help="the high-traffic alert averages over this many seconds (default: 120)",
+        help="the built-in high-traffic alert averages over this many seconds (default: 120)",
     )
     p.add_argument(
         "--threshold",
         type=typed(parse_threshold),
-        default=Fraction(10),
+        default=None,
         metavar="REQ_PER_S",
-        help="alert while the average rate over --window is above this; "
+        help="the built-in alert fires while the average rate over --window is above this; "
         "compared exactly, 0.1 is a tenth (default: 10)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="alert rules from a TOML file ([[rules]] tables; they replace the built-in "
+        "rule); `hitwatch check-config FILE` shows how they are understood",
     )
     p.add_argument(
         "--lateness",
@@ -275,6 +288,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _rules(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[RuleSpec, ...]:
+    """The built-in rule with --window and --threshold, or the rules of --config."""
+    if args.config is None:
+        return (
+            builtin_rule(
+                120 if args.window is None else args.window,
+                Fraction(10) if args.threshold is None else args.threshold,
+            ),
+        )
+    if args.window is not None or args.threshold is not None:
+        parser.error("--window and --threshold set the built-in rule; with --config, "
+                     "set them in the file")  # fmt: skip
+    try:
+        return configfile.load(args.config)
+    except configfile.ConfigError as exc:
+        print(f"hitwatch: error: {safe(str(exc))}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def parse_config(argv: Sequence[str]) -> Config:
     """The Config of a command line; argparse exits (SystemExit) on --help,
     --version and usage errors, with its message."""
@@ -301,7 +333,7 @@ def parse_config(argv: Sequence[str]) -> Config:
         interval=args.interval,
         lateness=args.lateness,
         top=args.top,
-        rules=(builtin_rule(args.window, args.threshold),),
+        rules=_rules(parser, args),
         outputs=outputs,
         local=args.local,
         verbose=args.verbose,

@@ -20,10 +20,11 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import accumulate, compress, islice, repeat
-from operator import add, eq, floordiv, ge, itemgetter, le
+from itertools import accumulate, compress, islice, pairwise, repeat
+from operator import add, eq, floordiv, ge, itemgetter, le, ne
 from typing import Any
 
+from hitwatch.engine.recent import Decode, Recent
 from hitwatch.model import (
     MAX_METHODS,
     OTHER,
@@ -81,6 +82,10 @@ def dense_run(hits: Sequence[int], settled: int, horizon: int) -> tuple[int, int
     total = counts[taken]
     return taken, (bisect_left(counts, total) - 1 if total else -1)
 
+
+_PICK = 4
+"""Intervals a block may span for its lines to be picked out per interval
+(one pass over the block each); more are counted run by run."""
 
 _BULK = 4096
 """Final seconds given to the rules at a time (bounds the lists they build)."""
@@ -180,6 +185,7 @@ class Engine:
         top: int = 5,
         rules: Sequence[Rule] = (),
         batch: bool = True,
+        decode: Decode | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
@@ -218,6 +224,9 @@ class Engine:
         # past `_settled`, seconds without hits change nothing but reports.
         self._horizon = max((rule.horizon for rule in self.rules), default=0)
         self._settled = -1
+        # The accepted records of the longest rule window, for `top`; `decode`
+        # reads the record logs of a block-at-a-time engine (see `absorb`).
+        self.recent = Recent(max((rule.window for rule in self.rules), default=0), decode)
 
     # ----------------------------------------------------------------- input
 
@@ -277,7 +286,7 @@ class Engine:
         low_k, high_k = min(ks), max(ks)
         if low_k == high_k:
             self._interval(low_k).add(len(ts), nbytes, sections, hosts, statuses, methods)
-        else:
+        elif high_k - low_k <= _PICK:
             # A block spans a few intervals, its lines a little out of order:
             # each interval's lines picked out by C-level loops.
             for k in range(low_k, high_k + 1):
@@ -292,6 +301,15 @@ class Engine:
                         compress(statuses, pick),
                         compress(methods, pick),
                     )
+        else:
+            # Many intervals (a big block, a sparse log): each run of lines of one
+            # interval at once.
+            cuts = [0, *compress(range(1, len(ks)), map(ne, ks, islice(ks, 1, None))), len(ks)]
+            for a, b in pairwise(cuts):
+                self._interval(ks[a]).add(
+                    b - a, nbytes[a:b], sections[a:b], hosts[a:b], statuses[a:b], methods[a:b]
+                )
+        self._keep(ts, sections, hosts, methods, statuses)
         self.max_ts = newest
         if self.max_ts - lag > self.final:
             self._advance(self.max_ts - lag)
@@ -339,6 +357,7 @@ class Engine:
         seconds: Mapping[int, int],
         intervals: Iterable[IntervalCounts],
         ready: Mapping[int, ReadyReport] | None = None,
+        records: bytes = b"",
     ) -> None:
         """Take a block that a block-at-a-time engine read (SPEC §3, its note).
 
@@ -352,6 +371,10 @@ class Engine:
         `ready` holds complete intervals that the block engine ranked itself,
         exactly as `_emit_report` would (k past `holds_upto()`): their
         reports are made from them as they are.
+
+        `records` is the block's log of accepted records (`Engine(decode=...)`
+        reads it): the rules that count records get them, and `recent` keeps
+        the log for their `top`.
         """
         if self._ended:
             raise RuntimeError("engine already finished")
@@ -377,6 +400,16 @@ class Engine:
             if not self._intervals.keys().isdisjoint(ready):
                 raise RuntimeError("a ranked interval the engine holds counts of")
             self._ready.update(ready)
+        if records:
+            # Accepted records are newer than what was final before the block.
+            low = self.final + 1 if self.started else 0
+            if any(rule.counts for rule in self.rules):
+                columns = self.recent.columns(records)
+                for rule in self.rules:
+                    rule.count(*columns)
+                self.recent.add(*columns)
+            else:
+                self.recent.add_log(records, low, max_ts)
         self.max_ts = max_ts
         self._min_ts = min_ts
         self._invalid_before_start = pending
@@ -440,6 +473,7 @@ class Engine:
             "intervals": [[k, *iv.snapshot()] for k, iv in sorted(self._intervals.items())],
             "ready": sorted(self._ready.items()),
             "rules": {rule.name: rule.snapshot() for rule in self.rules},
+            "recent": self.recent.snapshot(),
         }  # fmt: skip
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -463,6 +497,7 @@ class Engine:
         for k, *counts in state["intervals"]:
             self._intervals[k] = _Interval.from_snapshot(counts)
         self._ready = {k: _ready_of(v) for k, v in state["ready"]}
+        self.recent.restore(state["recent"])
         saved = state["rules"]
         for rule in self.rules:
             if rule.name in saved:
@@ -510,6 +545,7 @@ class Engine:
         if ts > self.max_ts:
             self.max_ts = ts
         self._count(row)
+        self._keep([ts], [row[2]], [row[3]], [row[5]], [row[4]])
         if self.max_ts - self._lag >= self._min_ts:
             self._start(self._min_ts)
             self._advance(self.max_ts - self._lag)
@@ -535,18 +571,22 @@ class Engine:
         intervals = self._intervals
         cur_k = -1
         cur = _Interval()
+        kept: list[Row] = []  # accepted, not yet given to the rules
+        keep = kept.append
         for row in rows:
             ts = row[0]
             if ts > m:
                 m = ts
                 if m - lag > f:
                     self.max_ts = m
+                    self._keep_rows(kept)
                     self._advance(m - lag)
                     f = self.final
                     cur_k = -1  # its interval may have been reported and dropped
             elif ts <= f:
                 self._late(ts, m)
                 continue
+            keep(row)
             seconds[ts] += 1
             k = ts // interval
             if k != cur_k:
@@ -561,7 +601,27 @@ class Engine:
             cur.hosts[row[3]] += 1
             cur.status[row[4]] += 1
             cur.methods[row[5]] += 1
+        self._keep_rows(kept)
         self.max_ts = m
+
+    def _keep(
+        self,
+        ts: Sequence[int],
+        sections: Column,
+        hosts: Column,
+        methods: Column,
+        statuses: Column,
+    ) -> None:
+        """Accepted records to the rules, and to `recent` for their `top`."""
+        for rule in self.rules:
+            rule.count(ts, sections, hosts, methods, statuses)
+        self.recent.add(ts, sections, hosts, methods, statuses)
+
+    def _keep_rows(self, rows: list[Row]) -> None:
+        if rows:
+            ts, _nbytes, sections, hosts, statuses, methods = zip(*rows, strict=True)
+            self._keep(ts, sections, hosts, methods, statuses)
+            rows.clear()
 
     # --------------------------------------------------------- bookkeeping
 
@@ -616,15 +676,17 @@ class Engine:
             self._run_rules(s, hits)
             s += n
         self.final = max(self.final, target)
+        self.recent.forget(self.final)
 
     def _run_rules(self, first: int, hits: list[int]) -> None:
         """The rules over the final seconds `first ..` with these hits, and the
         reports of the intervals that end among them, in SPEC order: a second's
         alerts (in rule order), then the report of the interval it ends."""
+        recent = self.recent
         if len(self.rules) == 1:
-            alerts = self.rules[0].evaluate(first, hits)
+            alerts = self.rules[0].evaluate(first, hits, recent)
         else:
-            alerts = [a for rule in self.rules for a in rule.evaluate(first, hits)]
+            alerts = [a for rule in self.rules for a in rule.evaluate(first, hits, recent)]
             alerts.sort(key=_alert_ts)  # stable: rule order within a second
         interval = self.interval
         pending = iter(alerts)

@@ -79,7 +79,7 @@ def _text(out: TextIO, ctx: Context) -> Output:
 
 
 def _jsonl(out: TextIO, ctx: Context) -> Output:
-    return JsonlSink(out, flush=ctx.live)
+    return JsonlSink(out, flush=ctx.live, quiet=not ctx.live)
 
 
 OUTPUTS: dict[str, Factory] = {"text": _text, "jsonl": _jsonl}

@@ -28,6 +28,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from hitwatch import rules
 from hitwatch.model import (
     Alert,
     Event,
@@ -88,6 +89,7 @@ class Dashboard:
         self.rates: deque[float] = deque(maxlen=600)  # req/s of each reported interval
         self.alerts: deque[Alert] = deque(maxlen=MAX_HISTORY)
         self.alert_count = 0
+        self.active: dict[str, Alert] = {}  # firing now, by label (rule{key=value})
         self.notes: deque[str] = deque(maxlen=3)
         self.quit = False
         self._live: Live | None = None
@@ -108,6 +110,10 @@ class Dashboard:
             elif isinstance(event, Alert):
                 self.alerts.append(event)
                 self.alert_count += 1
+                if event.state == "firing":
+                    self.active[event.label] = event
+                else:
+                    self.active.pop(event.label, None)
         self._draw()
 
     def tick(self, status: Status) -> bool:
@@ -241,13 +247,15 @@ class Dashboard:
         if not rules:
             yield Text("")
 
-        firing = [rule for rule in rules if rule.firing]
-        if firing:
+        if self.active:
             banner = Text()
-            for rule in firing:
+            shown = list(self.active.values())[: max(1, height // 6)]
+            for alert in shown:
                 if banner:
                     banner.append("\n")
-                banner.append_text(self._banner(rule))
+                banner.append_text(self._banner(alert))
+            if len(self.active) > len(shown):
+                banner.append(f"\n… {len(self.active) - len(shown)} more firing", style="red")
             yield Panel(banner, border_style="bold red", padding=(0, 1))
         else:
             yield Panel(
@@ -296,32 +304,25 @@ class Dashboard:
             line.append_text(sparkline(list(self.rates)[-points:], float(rule.threshold), room))
         return line
 
-    def _banner(self, rule: RuleStatus) -> Text:
-        """The banner of a firing rule, with the numbers of its firing alert."""
-        title = "HIGH TRAFFIC" if rule.name == "high_traffic" else f"ALERT {safe(rule.name)}"
+    def _banner(self, a: Alert) -> Text:
+        """A firing alert: what fires, since when, its numbers and its top line."""
+        title = "HIGH TRAFFIC" if a.label == "high_traffic" else f"ALERT {safe(a.label)}"
         banner = Text(title, style="bold white on red")
-        started = next(
-            (a for a in reversed(self.alerts) if a.rule == rule.name and a.state == "firing"),
-            None,
-        )
-        if started is not None:
-            a = started
-            banner.append(
-                f"  since {self._when(a.ts)}: {a.hits} hits in {duration(a.window)} = "
-                f"{a.hits / a.window:.2f} req/s > {number(a.threshold)}",
-                style="bold red",
-            )
+        banner.append(f"  since {self._when(a.ts)}: {_numbers(a)}", style="bold red")
+        top = rules.top_line(a)
+        if top is not None:
+            banner.append("\n" + top, style="red")
         return banner
 
     def _history_line(self, a: Alert) -> Text:
-        """One alert event, compact: the SPEC's full line does not fit 80 columns."""
-        rate = f"{a.hits} hits, {a.hits / a.window:.2f} req/s over {duration(a.window)}"
+        """One alert event, compact: the full text line does not fit 80 columns."""
+        what = "" if a.label == "high_traffic" else f"{safe(a.label)}  "
         if a.state == "firing":
-            text = Text(f"{self._when(a.ts)}  ▲ fired      {rate}", style="red")
+            text = Text(f"{self._when(a.ts)}  ▲ fired      {what}{_numbers(a)}", style="red")
         else:
             since = a.ts - a.since_ts if a.since_ts is not None else 0
             text = Text(
-                f"{self._when(a.ts)}  ▼ recovered  {rate}, after {duration(since)}",
+                f"{self._when(a.ts)}  ▼ recovered  {what}{_numbers(a)}, after {duration(since)}",
                 style="green",
             )
         text.no_wrap = True
@@ -349,6 +350,13 @@ class Dashboard:
                     cells += [Text(""), Text("")]
             t.add_row(*cells)
         return t
+
+
+def _numbers(a: Alert) -> str:
+    """`1206 hits, 10.05 req/s over 2m`, or the errors of an error-ratio alert."""
+    if a.errors is not None:
+        return f"{a.errors} errors of {a.hits} ({a.ratio:.1%}) over {duration(a.window)}"
+    return f"{a.hits} hits, {a.hits / a.window:.2f} req/s over {duration(a.window)}"
 
 
 class _View:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from json.encoder import encode_basestring_ascii as _string
 from typing import Any, TextIO
 
-from hitwatch.model import Alert, Event, Quiet, Ranked, Report, Summary
+from hitwatch.model import Alert, Event, Quiet, Ranked, Report, Summary, Top, empty_report
 from hitwatch.render import iso_utc, number
 
 
@@ -40,11 +40,32 @@ def report_line(r: Report) -> str:
 
 
 def alert_line(a: Alert) -> str:
-    since = "" if a.since_ts is None else f',"since_ts":{a.since_ts}'
+    more = [] if a.since_ts is None else [f'"since_ts":{a.since_ts}']
+    more.append(f'"kind":{_string(a.kind)}')
+    if a.group is not None:
+        more.append(f'"group":{{{_string(a.group[0])}:{_string(a.group[1])}}}')
+    if a.errors is not None:
+        more.append(f'"errors":{a.errors},"ratio":{a.ratio!r}')
+    if a.top is not None:
+        more.append(f'"top":{{{top_object(a.top)}}}')
     return (
         f'{{"type":"alert","rule":{_string(a.rule)},"state":{_string(a.state)},'
         f'"ts":{a.ts},"at":"{iso_utc(a.ts)}","hits":{a.hits},"rate":{a.rate!r},'
-        f'"threshold":{number(a.threshold)!r},"window":{a.window}{since}}}'
+        f'"threshold":{number(a.threshold)!r},"window":{a.window},{",".join(more)}}}'
+    )
+
+
+def top_object(top: Top) -> str:
+    """`"sections":[...],"hosts":[...],"status":[...]`, the grouped dimension left out."""
+    parts = (("sections", top.sections), ("hosts", top.hosts), ("status", top.status))
+    return ",".join(f'"{name}":[{_ranked(items)}]' for name, items in parts if items is not None)
+
+
+def quiet_line(start_ts: int, end_ts: int, intervals: int) -> str:
+    """A run of intervals without any line (SPEC §10), in place of their stats."""
+    return (
+        f'{{"type":"quiet","start_ts":{start_ts},"end_ts":{end_ts},"intervals":{intervals},'
+        f'"start":"{iso_utc(start_ts)}","end":"{iso_utc(end_ts)}"}}'
     )
 
 
@@ -103,9 +124,15 @@ def encode(event: Event) -> Iterator[str]:
 
 
 class JsonlSink:
-    def __init__(self, out: TextIO, *, flush: bool = False) -> None:
+    """Writes the JSON lines of events. With `quiet` (finite input), a run of two
+    or more intervals without any line is one `quiet` line (SPEC §10); live
+    runs write every interval as it becomes final, so followers see time pass."""
+
+    def __init__(self, out: TextIO, *, flush: bool = False, quiet: bool = True) -> None:
         self._out = out
         self._flush = flush
+        self._quiet = quiet
+        self._run: tuple[int, int, int] | None = None  # empty intervals: start, end, length
 
     def emit(self, events: list[Event]) -> None:
         # Lines are written in batches: a write per line costs a system call
@@ -113,18 +140,42 @@ class JsonlSink:
         # batch is bounded: a Quiet event may stand for millions of lines.
         write = self._out.write
         batch: list[str] = []
-        for event in events:
-            for line in encode(event):
-                batch.append(line)
-                if len(batch) >= 256:
-                    batch.append("")
-                    write("\n".join(batch))
-                    batch.clear()
+        for line in self._lines(events):
+            batch.append(line)
+            if len(batch) >= 256:
+                batch.append("")
+                write("\n".join(batch))
+                batch.clear()
         if batch:
             batch.append("")
             write("\n".join(batch))
         if self._flush and events:
             self._out.flush()
+
+    def _lines(self, events: list[Event]) -> Iterator[str]:
+        for event in events:
+            if self._quiet and (
+                isinstance(event, Quiet) or (isinstance(event, Report) and event.is_empty)
+            ):
+                length = (event.end_ts - event.start_ts) // (
+                    event.interval if isinstance(event, Quiet) else event.end_ts - event.start_ts
+                )
+                run = self._run
+                self._run = (
+                    (event.start_ts, event.end_ts, length)
+                    if run is None
+                    else (run[0], event.end_ts, run[2] + length)
+                )
+                continue
+            yield from self._end_run()
+            yield from encode(event)
+
+    def _end_run(self) -> Iterator[str]:
+        run, self._run = self._run, None
+        if run is None:
+            return
+        start, end, length = run
+        yield report_line(empty_report(start, end)) if length == 1 else quiet_line(*run)
 
     def close(self, summary: Summary) -> None:
         self.emit([summary])

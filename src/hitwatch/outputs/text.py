@@ -41,6 +41,9 @@ class TextSink:
                 self._write(self.report(event))
             elif isinstance(event, Alert):
                 self._write(rules.text_line(event, self._when))
+                top = rules.top_line(event)
+                if top is not None:
+                    self._write(top)
         if self._flush:
             self._out.flush()
 

@@ -20,10 +20,16 @@ __all__ = ["ENGINES", "Note", "OnInvalid", "Reader", "engine_problem", "feed_blo
 
 
 def native_usable(engine: Engine) -> bool:
-    """The compiled kernel is built and takes this engine's options."""
+    """The compiled kernel is built, takes this engine's options, and hands over
+    the accepted records the rules need (its record log)."""
     from hitwatch import native
 
-    return native.available() and native.supports(engine.interval, engine.lateness)
+    module = native.kernel_module()
+    return (
+        module is not None
+        and hasattr(module, "records_columns")
+        and native.supports(engine.interval, engine.lateness)
+    )
 
 
 def engine_problem(engine_name: str, format_name: str) -> str | None:
@@ -52,7 +58,10 @@ def make_reader(
     compiled kernel; `auto` the kernel when it is built and can take the
     engine's options, else the pure one."""
     if engine_name != "python" and native_usable(engine):
+        from hitwatch import native
         from hitwatch.readers.native import NativeReader
 
-        return NativeReader(source, format_name, note, engine, on_invalid)
+        if engine.recent.decode is None:
+            engine.recent.decode = native.kernel_module().records_columns  # type: ignore[union-attr]
+        return NativeReader(source, format_name, note, engine, on_invalid, records=True)
     return SourceReader(source, format_name, note, engine, on_invalid)

@@ -1,9 +1,9 @@
 """Alert rules: pure state machines over final seconds (SPEC §4, §9).
 
-A rule kind is one module with a class that has the `Rule` interface and a
-`text_line` for its events; it is registered in `KINDS` below. The engine
-gives every rule the same runs of final seconds, in bulk, and merges their
-alerts in time order (config order within a second).
+A rule kind is a class with the `Rule` interface and a text line for its
+events, registered in `KINDS`. The engine gives every rule the accepted
+records (`count`) and the same runs of final seconds (`evaluate`), and merges
+their alerts in time order (config order within a second).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any, Protocol
 
 from hitwatch.config import RuleSpec
 from hitwatch.model import Alert, RuleStatus
-from hitwatch.rules import rate_above
+from hitwatch.rules import text, window
+from hitwatch.rules.rate_above import RateAbove
+from hitwatch.rules.window import Records, WindowRule
 
-When = Callable[[int], str]
-"""How an output shows a time (ISO 8601 UTC or local)."""
+When = text.When
 
 
 class Rule(Protocol):
@@ -25,6 +26,8 @@ class Rule(Protocol):
 
     name: str
     kind: str
+    window: int
+    counts: bool  # `count` matters: it selects records (else every record counts)
 
     @property
     def horizon(self) -> int:
@@ -33,10 +36,23 @@ class Rule(Protocol):
         skips empty stretches of log time past it without calling `evaluate`."""
         ...
 
-    def evaluate(self, first: int, hits: Sequence[int]) -> list[Alert]:
-        """Take the final seconds `first, first + 1, ...` with these hits (every
-        second, in order, empty ones included, except stretches the engine skips
-        past the horizon); return the alerts they cause, in time order."""
+    def count(
+        self,
+        ts: Sequence[int],
+        sections: Sequence[str],
+        hosts: Sequence[str],
+        methods: Sequence[str],
+        statuses: Sequence[str],
+    ) -> None:
+        """Take accepted records (not late) as columns, before their seconds are final."""
+        ...
+
+    def evaluate(self, first: int, hits: Sequence[int], records: Records) -> list[Alert]:
+        """Take the final seconds `first, first + 1, ...` (every second, in order,
+        empty ones included, except stretches the engine skips past the horizon)
+        with the hits of all records in each; return the alerts they cause, in
+        time order. `records` holds the accepted records of recent seconds (for
+        `top`)."""
         ...
 
     def firing(self) -> list[str]:
@@ -60,10 +76,24 @@ class Kind:
 
     build: Callable[[RuleSpec], Rule]
     text_line: Callable[[Alert, When], str]
+    errors: bool = False  # it takes `errors` and `min_hits`
+
+
+def _windowed(condition: window.Condition) -> Callable[[RuleSpec], Rule]:
+    def build(spec: RuleSpec) -> Rule:
+        if RateAbove.fits(spec):
+            return RateAbove.from_spec(spec)  # the built-in rule's shape, in bulk
+        return WindowRule(spec, condition)
+
+    return build
 
 
 KINDS: dict[str, Kind] = {
-    "rate_above": Kind(rate_above.RateAbove.from_spec, rate_above.text_line),
+    "rate_above": Kind(_windowed(window.rate_above), text.rate_above),
+    "rate_below": Kind(_windowed(window.rate_below), text.rate_below),
+    "error_ratio_above": Kind(
+        _windowed(window.error_ratio_above), text.error_ratio_above, errors=True
+    ),
 }
 
 
@@ -79,3 +109,8 @@ def build(spec: RuleSpec) -> Rule:
 def text_line(alert: Alert, when: When) -> str:
     """The stable, greppable line of an alert event (SPEC §4 for the built-in rule)."""
     return KINDS[alert.kind].text_line(alert, when)
+
+
+top_line = text.top_line
+
+__all__ = ["KINDS", "Kind", "Records", "Rule", "build", "text_line", "top_line"]

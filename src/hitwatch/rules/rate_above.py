@@ -1,16 +1,19 @@
-"""`rate_above` (SPEC §4, §9): fires while more than `threshold × window` hits
-fall in the window `(s − window, s]`; the built-in `high_traffic` rule is one."""
+"""The built-in rule's shape of `rate_above` (SPEC §4): every record counts,
+no groups, no `for`. Fires while more than `threshold × window` hits fall in
+`(s − window, s]`. The same as `WindowRule` with `rate_above` for such a rule
+(tests hold them together), in bulk: the default run's rule goes over every
+second of log time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from itertools import accumulate, compress, islice, repeat
 from operator import gt, mul, ne, sub
 from typing import Any
 
 from hitwatch.config import RuleSpec
 from hitwatch.model import Alert, RuleStatus, Threshold
-from hitwatch.render import duration, number
+from hitwatch.rules.window import Records, Selection, top_of
 
 KIND = "rate_above"
 
@@ -27,6 +30,7 @@ class RateAbove:
         "_den",
         "_hits",
         "_limit",
+        "_select",
         "_since",
         "is_firing",
         "name",
@@ -36,8 +40,10 @@ class RateAbove:
     )
 
     kind = KIND
+    counts = False  # every record counts: the engine's hits per second
 
     def __init__(self, name: str, window: int, threshold: Threshold) -> None:
+        self._select = Selection(RuleSpec(name, KIND, window, threshold))
         if window <= 0:
             raise ValueError("window must be positive")
         if threshold < 0:
@@ -63,7 +69,15 @@ class RateAbove:
         # then 0 and the rule resolved, for good until the next hit.
         return self.window
 
-    def evaluate(self, first: int, hits: Sequence[int]) -> list[Alert]:
+    @staticmethod
+    def fits(spec: RuleSpec) -> bool:
+        """Whether a rule of this spec is of the built-in rule's shape."""
+        return spec.kind == KIND and not spec.match and spec.group_by is None and not spec.for_
+
+    def count(self, *columns: Sequence[Any]) -> None:
+        """Every record counts: the engine's hits per second are this rule's."""
+
+    def evaluate(self, first: int, hits: Sequence[int], records: Records) -> list[Alert]:
         n = len(hits)
         if n == 0:
             return []
@@ -81,7 +95,7 @@ class RateAbove:
         firing = list(map(gt, map(mul, totals, repeat(self._den)), repeat(self._limit)))
         previous = [self.is_firing, *firing[:-1]]
         alerts = [
-            self._alert(firing[i], first + i, totals[i])
+            self._alert(firing[i], first + i, totals[i], records)
             for i in compress(range(n), map(ne, firing, previous))
         ]
         self.is_firing = firing[-1]
@@ -96,11 +110,12 @@ class RateAbove:
         self._hits = kept
         return alerts
 
-    def _alert(self, firing: bool, s: int, total: int) -> Alert:
+    def _alert(self, firing: bool, s: int, total: int, records: Records) -> Alert:
         """The alert of a change of state at second `s` (firing, or resolved)."""
         if firing:
             self._since = s
-            return Alert(self.name, KIND, "firing", s, total, self.window, self.threshold)
+            top = top_of(self._select, "", records.window(s - self.window + 1, s), KIND)
+            return Alert(self.name, KIND, "firing", s, total, self.window, self.threshold, top=top)
         return Alert(
             self.name, KIND, "resolved", s, total, self.window, self.threshold, self._since
         )
@@ -127,22 +142,3 @@ class RateAbove:
 
     def status(self) -> RuleStatus:
         return RuleStatus(self.name, KIND, self.total, self.window, self.threshold, self.is_firing)
-
-
-def _title(alert: Alert) -> str:
-    return "High traffic" if alert.rule == "high_traffic" else f"Rule {alert.rule}"
-
-
-def text_line(alert: Alert, when: Callable[[int], str]) -> str:
-    """SPEC §4's lines; a configured rule is named instead of "High traffic"."""
-    rate = f"{alert.hits / alert.window:.2f} req/s over {duration(alert.window)}"
-    if alert.state == "firing":
-        return (
-            f"{_title(alert)} generated an alert - hits = {alert.hits}, triggered at "
-            f"{when(alert.ts)} ({rate}, threshold {number(alert.threshold)})"
-        )
-    since = alert.ts - alert.since_ts if alert.since_ts is not None else 0
-    return (
-        f"{_title(alert)} alert recovered - hits = {alert.hits}, recovered at "
-        f"{when(alert.ts)} ({rate}, after {duration(since)})"
-    )

@@ -1,0 +1,108 @@
+"""The accepted records of recent seconds, for the rules' `top` (SPEC §9).
+
+The engine keeps the records of the last `keep` seconds of log time (the
+longest rule window) besides the non-final ones, in the blocks they came in:
+as columns from the Python parsers (no work per record), or as the native
+kernel's record log (`bytes`, decoded only when asked). Rules ask for the
+records of a window when an alert fires.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hitwatch.model import Column
+
+Columns5 = tuple[Sequence[int], Column, Column, Column, Column]
+"""(ts, sections, hosts, methods, statuses) of accepted records."""
+
+Columns4 = tuple[list[str], list[str], list[str], list[str]]
+"""(sections, hosts, methods, statuses) of accepted records."""
+
+Decode = Callable[[bytes], Columns5]
+
+
+class _Sorted:
+    """A block's records in timestamp order, for windows by bisection."""
+
+    __slots__ = ("columns", "ts")
+
+    def __init__(self, columns: Columns5) -> None:
+        ts = columns[0]
+        order = sorted(range(len(ts)), key=ts.__getitem__)
+        self.ts = [ts[i] for i in order]
+        self.columns = tuple([c[i] for i in order] for c in columns[1:])
+
+    def as_columns(self) -> Columns5:
+        return (self.ts, *self.columns)  # type: ignore[return-value]
+
+
+class Recent:
+    """Blocks of accepted records, each with bounds on its timestamps."""
+
+    def __init__(self, keep: int, decode: Decode | None = None) -> None:
+        self.keep = keep
+        self.decode = decode  # for the kernel's record logs
+        self._blocks: deque[tuple[int, int, Columns5 | bytes | _Sorted]] = deque()
+
+    def add(
+        self,
+        ts: Sequence[int],
+        sections: Column,
+        hosts: Column,
+        methods: Column,
+        statuses: Column,
+    ) -> None:
+        if ts:
+            self._blocks.append((min(ts), max(ts), (ts, sections, hosts, methods, statuses)))
+
+    def add_log(self, log: bytes, low: int, high: int) -> None:
+        """A record log whose timestamps lie in [low, high]."""
+        if log:
+            self._blocks.append((low, high, log))
+
+    def forget(self, final: int) -> None:
+        """Drop what no window ending after the final second `final` reaches."""
+        blocks = self._blocks
+        while blocks and blocks[0][1] <= final - self.keep:
+            blocks.popleft()
+
+    def window(self, first: int, last: int) -> Columns4:
+        """(sections, hosts, methods, statuses) of the records with ts in [first, last]."""
+        out: Columns4 = ([], [], [], [])
+        blocks = self._blocks
+        for i, (low, high, data) in enumerate(blocks):
+            if high < first or low > last:
+                continue
+            if not isinstance(data, _Sorted):
+                data = _Sorted(self._columns(data))
+                blocks[i] = (low, high, data)  # sorted once, for every window after
+            a, b = bisect_left(data.ts, first), bisect_right(data.ts, last)
+            for whole, part in zip(out, data.columns, strict=True):
+                whole.extend(part[a:b])
+        return out
+
+    def snapshot(self) -> list[list[Any]]:
+        """The blocks as JSON values (record logs decoded)."""
+        return [
+            [low, high, [list(column) for column in self._columns(data)]]
+            for low, high, data in self._blocks
+        ]
+
+    def restore(self, blocks: list[list[Any]]) -> None:
+        self._blocks = deque((int(low), int(high), tuple(columns)) for low, high, columns in blocks)
+
+    def columns(self, log: bytes) -> Columns5:
+        return self._columns(log)
+
+    def _columns(self, data: Columns5 | bytes | _Sorted) -> Columns5:
+        if isinstance(data, _Sorted):
+            return data.as_columns()
+        if isinstance(data, bytes):
+            if self.decode is None:
+                raise RuntimeError("a record log without a decoder")
+            return self.decode(data)
+        return data
