@@ -121,7 +121,7 @@ def test_check_config_prints_the_rules(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "4 rules" in done.stdout
-    assert "api_errors  error_ratio_above  window 120s  threshold 0.08  for 30s" in done.stdout
+    assert "api_errors  error_ratio_above  window 120s  threshold 0.05  for 30s" in done.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text(RULE + "colour = 1\n")
     done = subprocess.run(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,3 +275,38 @@ def test_token_and_sighup(tmp_path: Path) -> None:
         anon.close()
     finally:
         assert s.stop() == 0
+
+
+def test_config_rules_and_their_reload(tmp_path: Path) -> None:
+    """--config gives serve its rules; SIGHUP reads them again, keeping the old on a bad file."""
+    log = tmp_path / "access.log"
+    log.write_text(traffic(30))
+    config = tmp_path / "rules.toml"
+    config.write_text('[[rules]]\nname = "busy"\nkind = "rate_above"\nthreshold = 0\nwindow = 5\n')
+    s = Serve(["--config", str(config), str(log)])
+    try:
+        since = f"/api/v1/alerts?from={BASE_TS - 3600}"
+        wait_for(lambda: s.get(since).json() or None, 30, "an alert")
+        alerts = s.get(since).json()
+        assert {a["rule"] for a in alerts} == {"busy"}
+        assert alerts[0]["kind"] == "rate_above" and "top" in alerts[0]
+        config.write_text("[[rules]\n")  # not TOML: reported, the rules in force kept
+        s.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: any("keeping the configuration" in x for x in s.lines), 10, "the note")
+        assert any("invalid TOML" in x for x in s.lines)
+        config.write_text('[[rules]]\nname = "calm"\nkind = "rate_below"\nthreshold = 1000\n')
+        s.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: any("configuration reloaded" in x for x in s.lines), 10, "the reload")
+    finally:
+        assert s.stop() == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rules]]\nname = "x"\nkind = "spike"\nthreshold = 1\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "hitwatch", "serve", "--config", str(bad), str(log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "unknown kind 'spike'" in done.stderr and "Traceback" not in done.stderr

@@ -13,7 +13,14 @@ import sys
 from collections.abc import Sequence
 from fractions import Fraction
 
-from hitwatch.config import LIVE_LATENESS, builtin_rule, parse_duration, parse_threshold
+from hitwatch import configfile
+from hitwatch.config import (
+    LIVE_LATENESS,
+    RuleSpec,
+    builtin_rule,
+    parse_duration,
+    parse_threshold,
+)
 from hitwatch.formats import NAMES as FORMAT_NAMES
 from hitwatch.options import typed
 from hitwatch.readers import ENGINES
@@ -178,16 +185,22 @@ def build_parser() -> argparse.ArgumentParser:
     reading.add_argument(
         "--window",
         type=typed(_positive),
-        default=120,
+        default=None,
         metavar="SECONDS",
-        help="the high-traffic alert's window (default: 120)",
+        help="the built-in high-traffic alert's window (default: 120)",
     )
     reading.add_argument(
         "--threshold",
         type=typed(parse_threshold),
-        default=Fraction(10),
+        default=None,
         metavar="REQ_PER_S",
-        help="the high-traffic alert's threshold (default: 10)",
+        help="the built-in high-traffic alert's threshold (default: 10)",
+    )
+    reading.add_argument(
+        "--config",
+        metavar="FILE",
+        help="alert rules from a TOML file, as for the main command; read again on SIGHUP "
+        "(a bad one is reported and the rules in force kept)",
     )
     reading.add_argument(
         "--lateness",
@@ -233,6 +246,25 @@ def main(argv: Sequence[str]) -> int:
     from hitwatch.service.notify import WEBHOOK, Receiver
     from hitwatch.service.run import ServeConfig, Usage, serve
 
+    if args.config is not None and (args.window is not None or args.threshold is not None):
+        note("error: --window and --threshold set the built-in rule; with --config, "
+             "set them in the file")  # fmt: skip
+        return EXIT_USAGE
+    config_path: str | None = args.config
+
+    def load_rules() -> tuple[RuleSpec, ...]:
+        if config_path is None:
+            window = 120 if args.window is None else args.window
+            threshold = Fraction(10) if args.threshold is None else args.threshold
+            return (builtin_rule(window, threshold),)
+        return configfile.load(config_path)
+
+    try:
+        specs = load_rules()
+    except configfile.ConfigError as exc:
+        note(f"error: {exc}")
+        return EXIT_USAGE
+
     receivers = [Receiver(WEBHOOK, url) for url in dict.fromkeys(args.notify)]
     if args.alertmanager:
         receivers.append(Receiver.alertmanager(args.alertmanager))
@@ -244,7 +276,7 @@ def main(argv: Sequence[str]) -> int:
         interval=args.interval,
         lateness=args.lateness,
         top=args.top,
-        rules=(builtin_rule(args.window, args.threshold),),
+        rules=specs,
         retention=args.retention,
         receivers=tuple(receivers),
         severity=args.severity,
@@ -259,6 +291,7 @@ def main(argv: Sequence[str]) -> int:
         retry_max=args.retry_max,
         retry_initial=min(0.5, args.retry_max),
         resend=args.resend,
+        reload_rules=load_rules if config_path is not None else None,
     )
     try:
         return serve(cfg, note)

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 from hitwatch.model import Alert, Event, Quiet, Report
@@ -45,14 +43,8 @@ class Stored:
 
 
 def alert_group(alert: Alert) -> Group:
-    """The group key of `alert` (empty for an ungrouped rule).
-
-    Read defensively: rules may carry `group` as a mapping or as pairs."""
-    group: Any = getattr(alert, "group", None)
-    if not group:
-        return ()
-    items: Iterable[Any] = group.items() if isinstance(group, Mapping) else group
-    return tuple(sorted((str(k), str(v)) for k, v in items))
+    """The group key of `alert`: ((dimension, key),), or () for an ungrouped rule."""
+    return () if alert.group is None else (alert.group,)
 
 
 def group_key(group: Group) -> str:

@@ -21,7 +21,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,25 +57,14 @@ class Receiver:
 
 
 def _summary(alert: Alert) -> str:
-    try:
-        return rules.text_line(alert, iso_utc)
-    except (KeyError, AttributeError, TypeError, ValueError):
-        return f"{alert.rule} {alert.state} at {iso_utc(alert.ts)} - hits = {alert.hits}"
+    """The alert's text line (SPEC §4, §9)."""
+    return rules.text_line(alert, iso_utc)
 
 
 def _top_line(alert: Alert) -> str:
-    """The alert's `top:` line (SPEC §9), or "" when it has none."""
-    top: Any = getattr(alert, "top", None)
-    if not top or not alert.hits:
-        return ""
-    parts = []
-    items = top.items() if isinstance(top, Mapping) else top
-    for dim, entries in items:
-        label = {"sections": "section", "hosts": "host"}.get(str(dim), str(dim))
-        for entry in list(entries)[:3]:
-            name, hits = (entry["name"], entry["hits"]) if isinstance(entry, Mapping) else entry
-            parts.append(f"{label} {name} {round(100 * int(hits) / alert.hits)}%")
-    return "top: " + " · ".join(parts) if parts else ""
+    """The alert's `top:` line (SPEC §9), or "" when it has none (resolved alerts)."""
+    line = rules.top_line(alert)
+    return "" if line is None else line.strip()
 
 
 def labels(alert: Alert, severity: str) -> dict[str, str]:
