@@ -237,9 +237,11 @@ class Engine:
         self.rows += len(rows)
         i = 0
         n = len(rows)
+        kept: list[Row] = []  # accepted, not yet given to the rules
         while not self.started and i < n:
-            self._feed_unstarted(rows[i])
+            self._feed_unstarted(rows[i], kept)
             i += 1
+        self._keep_rows(kept)
         if i < n:
             self._feed_started(rows if i == 0 else rows[i:])
 
@@ -538,15 +540,16 @@ class Engine:
 
     # ------------------------------------------------------------ hot paths
 
-    def _feed_unstarted(self, row: Row) -> None:
+    def _feed_unstarted(self, row: Row, kept: list[Row]) -> None:
         ts = row[0]
         if self.max_ts < 0 or ts < self._min_ts:
             self._min_ts = ts
         if ts > self.max_ts:
             self.max_ts = ts
         self._count(row)
-        self._keep([ts], [row[2]], [row[3]], [row[5]], [row[4]])
+        kept.append(row)
         if self.max_ts - self._lag >= self._min_ts:
+            self._keep_rows(kept)
             self._start(self._min_ts)
             self._advance(self.max_ts - self._lag)
 

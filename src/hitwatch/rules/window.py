@@ -240,21 +240,19 @@ class WindowRule:
     def _schedule(self, key: str, state: KeyState, s: int) -> None:
         """When to look at `key` again if no hits come: the first second after
         `s` at which its condition or its `for` delay may change."""
-        when = []
-        if state.window:
-            when.append(state.window[0][0] + self.window)  # hits leave the window
+        when = state.window[0][0] + self.window if state.window else None  # hits leave
         if state.held_since is not None and not state.firing:
-            when.append(state.held_since + self.spec.for_)  # the delay ends
+            end = state.held_since + self.spec.for_  # the delay ends
+            if end > s and (when is None or end < when):
+                when = end
         ready = state.first + self.window - 1  # rate_below applies from then
-        if ready > s:
-            when.append(ready)
-        later = [t for t in when if t > s]
-        if later:
-            t = min(later)
-            due = self._due.get(t)
+        if ready > s and (when is None or ready < when):
+            when = ready
+        if when is not None:
+            due = self._due.get(when)
             if due is None:
-                due = self._due[t] = set()
-                heappush(self._events, t)
+                due = self._due[when] = set()
+                heappush(self._events, when)
             due.add(key)
 
     def _alert(
