@@ -90,7 +90,8 @@ class Kernel:
     def feed(
         self, data: bytes | bytearray | memoryview, first_lineno: int, last: bool, all: bool, /
     ) -> Fed: ...
-    # Not on Windows (no threads there): read a regular file with worker threads.
+    # Not on Windows (no threads there): read a regular file with worker threads
+    # (in chunks of at most 8 MiB with records on: their logs wait in the queue).
     def start(
         self,
         fd: int,
