@@ -88,7 +88,10 @@ RULE = '[[rules]]\nname = "r1"\nkind = "rate_above"\nthreshold = 1\n'
         (RULE + 'window = "2d"\n', "rule r1: window: must be from 1 to 86400"),
         (RULE + 'window = "soon"\n', "rule r1: window: expected seconds such as 10"),
         (RULE + RULE, "r.toml:6: rule r1: duplicate name"),
-        (RULE + "min_hits = 3\n", "rule r1: min_hits: only for error_ratio_above, not rate_above"),
+        (
+            RULE + "min_hits = 3\n",
+            "rule r1: min_hits: only for error_ratio_above and latency_above, not rate_above",
+        ),
         (RULE + "errors = ['5xx']\n", "rule r1: errors: only for error_ratio_above"),
         (RULE + 'group_by = "colour"\n', "rule r1: group_by: unknown field 'colour' (known:"),
         (RULE + 'match = { agent = "x" }\n', "rule r1: match: unknown field 'agent'"),
@@ -144,3 +147,15 @@ def test_config_with_window_flag_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "with --config, set them in the file" in done.stderr
+
+
+def test_latency_above_keys() -> None:
+    (spec,) = rules(
+        '[[rules]]\nname = "slow"\nkind = "latency_above"\nthreshold = 0.25\n'
+        'quantile = 0.99\nmin_hits = 5\ngroup_by = "vhost"\n'
+    )
+    assert (spec.threshold, spec.quantile, spec.min_hits) == (Fraction(1, 4), Fraction(99, 100), 5)
+    assert "quantile: must be above 0 and at most 1" in error(
+        '[[rules]]\nname = "slow"\nkind = "latency_above"\nthreshold = 1\nquantile = 0\n'
+    )
+    assert "quantile: only for latency_above, not rate_above" in error(RULE + "quantile = 0.5\n")

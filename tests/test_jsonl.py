@@ -80,6 +80,9 @@ def alert_dict(a: Alert) -> dict[str, Any]:
     if a.errors is not None:
         d["errors"] = a.errors
         d["ratio"] = round(a.errors / a.hits, 4) if a.hits else 0.0
+    if a.quantile is not None:
+        d["quantile"] = number(a.quantile)
+        d["latency"] = a.latency
     if a.top is not None:
         d["top"] = {
             name: old_ranked(items)
@@ -179,6 +182,8 @@ alerts = st.builds(
     st.none() | st.tuples(st.sampled_from(["section", "host", "method", "status"]), names),
     st.none() | counts,
     st.none() | st.builds(Top, ranked_or_none, ranked_or_none, ranked_or_none, counts),
+    st.none() | st.sampled_from([Fraction(1, 2), Fraction(95, 100), Fraction(1)]),
+    st.none() | st.floats(0, 1e6, allow_nan=False),
 )
 json_values = st.recursive(
     st.none() | st.booleans() | counts | st.floats(allow_nan=False) | names,

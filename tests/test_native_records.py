@@ -84,9 +84,11 @@ class RowsEngine(Engine):
         hosts: Column,
         statuses: Column,
         methods: Column,
+        vhosts: Column | None = None,
+        durations: Sequence[float | None] | None = None,
     ) -> None:
         self.parsed += zip(ts, sections, hosts, methods, statuses, strict=True)
-        super().feed_columns(ts, nbytes, sections, hosts, statuses, methods)
+        super().feed_columns(ts, nbytes, sections, hosts, statuses, methods, vhosts, durations)
 
 
 class LogEngine(Engine):

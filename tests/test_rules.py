@@ -332,3 +332,131 @@ def test_snapshot_of_configured_rules() -> None:
     whole = run(None)
     for stop in (1, 17, 30, 59):
         assert run(stop) == whole
+
+
+# --------------------------------------------------------- latency_above
+
+Timed = tuple[int, str, str, float | None]  # ts, section, vhost, duration
+
+
+def latency_reference(records: list[Timed], spec: RuleSpec) -> list[tuple[Any, ...]]:
+    """latency_above the slow way: the nearest-rank quantile of each window's durations."""
+    if not records:
+        return []
+    start, end = records[0][0], records[-1][0]
+    col = {"section": 1, "vhost": 2}
+    match = [(col[d], set(v)) for d, v in spec.match]
+    counted = [r for r in records if r[3] is not None and all(r[c] in ok for c, ok in match)]
+
+    def key_of(r: Timed) -> str:
+        return "" if spec.group_by is None else str(r[col[spec.group_by]])
+
+    if spec.group_by is None:
+        keys = {"": start}
+    else:
+        firsts: dict[str, int] = {}
+        for r in counted:
+            firsts.setdefault(key_of(r), r[0])
+        keys = dict(sorted(firsts.items(), key=lambda i: (i[1], i[0]))[: spec.max_groups])
+    events = []
+    for key, first in keys.items():
+        firing, held = False, None
+        for s in range(first, end + 1):
+            window = sorted(
+                r[3] for r in counted if key_of(r) == key and s - spec.window < r[0] <= s
+            )
+            n = len(window)
+            value = (
+                window[max(1, -(-spec.quantile.numerator * n // spec.quantile.denominator)) - 1]
+                if n
+                else None
+            )
+            cond = (
+                n >= max(1, spec.min_hits)
+                and value is not None
+                and Fraction(repr(value)) > spec.threshold
+            )
+            if not cond:
+                held = None
+                if firing:
+                    firing = False
+                    events.append((s, key, "resolved", n, value))
+                continue
+            held = s if held is None else held
+            if not firing and s - held >= spec.for_:
+                firing = True
+                events.append((s, key, "firing", n, value))
+    events.sort(key=lambda e: (e[0], e[1]))
+    return events
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    records=st.lists(
+        st.tuples(
+            st.integers(0, 60),
+            st.sampled_from(SECTIONS),
+            st.sampled_from(["a.example", "b.example"]),
+            st.none() | st.sampled_from([0.1, 0.2, 0.25, 0.5, 1.0, 1.5, 0.001]),
+        ),
+        max_size=80,
+    ).map(lambda rs: sorted(((BASE + d, *rest) for d, *rest in rs), key=lambda r: r[0])),
+    window=st.integers(1, 20),
+    threshold=st.sampled_from(["0", "0.1", "0.2", "0.5", "1"]),
+    quantile=st.sampled_from(["0.5", "0.95", "1", "0.01"]),
+    min_hits=st.integers(0, 4),
+    for_=st.sampled_from([0, 0, 2]),
+    group_by=st.sampled_from([None, "section", "vhost"]),
+    match=st.sampled_from([(), (("vhost", ("a.example",)),)]),
+)
+def test_latency_above_equals_the_reference(
+    records: list[Timed], window: int, threshold: str, quantile: str, min_hits: int,
+    for_: int, group_by: str | None, match: tuple[tuple[str, tuple[str, ...]], ...],
+) -> None:  # fmt: skip
+    spec = RuleSpec(
+        "slow", "latency_above", window, Fraction(threshold), for_, match, group_by, 3,
+        min_hits=min_hits, quantile=Fraction(quantile),
+    )  # fmt: skip
+    engine = Engine(interval=10, lateness=0, rules=[rules.build(spec)])
+    if records:
+        ts, sections, vhosts, durations = (list(c) for c in zip(*records, strict=True))
+        n = len(ts)
+        engine.feed_columns(ts, [1] * n, sections, ["h"] * n, ["200"] * n, ["GET"] * n,
+                            vhosts, durations)  # fmt: skip
+    engine.finish()
+    got = [
+        (a.ts, a.group[1] if a.group else "", a.state, a.hits, a.latency)
+        for a in engine.drain()
+        if isinstance(a, Alert)
+    ]
+    assert got == latency_reference(records, spec)
+
+
+def test_latency_in_reports_is_nearest_rank() -> None:
+    engine = Engine(interval=10, lateness=0)
+    durations: list[float | None] = [0.5, None, 0.1, 0.3, 0.2, 0.4]
+    n = len(durations)
+    engine.feed_columns([BASE] * n, [1] * n, ["/a"] * n, ["h"] * n, ["200"] * n, ["GET"] * n,
+                        ["v"] * n, durations)  # fmt: skip
+    engine.finish()
+    (report,) = [e for e in engine.drain() if not isinstance(e, Alert)]
+    line = json.loads(next(encode(report)))
+    # 5 durations sorted 0.1 .. 0.5: p50 is the 3rd, p95 and p99 the 5th.
+    assert line["latency"] == {"p50": 0.3, "p95": 0.5, "p99": 0.5, "max": 0.5, "records": 5}
+    assert line["vhosts"] == [{"name": "v", "hits": 6}]
+
+
+def test_latency_text_lines() -> None:
+    spec = RuleSpec("slow", "latency_above", 5, Fraction("0.2"), min_hits=1, group_by="vhost")
+    engine = Engine(interval=10, lateness=0, rules=[rules.build(spec)])
+    for t, d in ((0, 0.5), (1, 0.6), (9, 0.01), (9, 0.02)):
+        engine.feed_columns([BASE + t], [1], ["/a"], ["h"], ["200"], ["GET"], ["v"], [d])
+    engine.finish()
+    alerts = [e for e in engine.drain() if isinstance(e, Alert)]
+    # The window empties at 6 (too few records with a duration): resolved then.
+    assert [(a.state, a.ts - BASE) for a in alerts] == [("firing", 0), ("resolved", 6)]
+    assert rules.text_line(alerts[0], str).startswith(
+        "slow{vhost=v} generated an alert - p95 = 500 ms over 1 requests"
+    )
+    assert "recovered - p95 = - over 0 requests" in rules.text_line(alerts[1], str)
+    assert rules.top_line(alerts[0]) == "  top: section /a 100% · host h 100% · status 2xx 100%"

@@ -41,7 +41,7 @@ def parse_threshold(text: str) -> Fraction:
     return Fraction(value)
 
 
-DIMENSIONS = ("section", "host", "method", "status")
+DIMENSIONS = ("section", "host", "method", "status", "vhost")
 """What a rule may match on or group by."""
 
 
@@ -62,6 +62,7 @@ class RuleSpec:
     max_groups: int = 100
     errors: tuple[str, ...] = ("5xx",)
     min_hits: int = 20
+    quantile: Fraction = Fraction(95, 100)  # latency_above
 
 
 @dataclass(frozen=True)

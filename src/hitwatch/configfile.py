@@ -29,7 +29,7 @@ MAX_BYTES = 1 << 20
 _NAME = re.compile(r"[a-z0-9_]{1,64}")
 _STATUS = re.compile(r"[1-5]xx|[1-5][0-9][0-9]")
 _KEYS = {"name", "kind", "window", "threshold", "for", "match", "group_by", "max_groups"}
-_ERROR_KEYS = {"errors", "min_hits"}
+_KIND_KEYS = {"errors", "min_hits", "quantile"}
 
 
 class ConfigError(ValueError):
@@ -95,19 +95,20 @@ def _rule(table: dict[str, Any], index: int, where: _Where) -> RuleSpec:
         raise fail(None, "missing key 'kind'")
     if kind not in KINDS:
         raise fail("kind", f"kind: unknown kind {kind!r} (known: {', '.join(KINDS)})")
-    errors_kind = KINDS[kind].errors
-    allowed = _KEYS | (_ERROR_KEYS if errors_kind else set())
+    own = KINDS[kind].keys
+    allowed = _KEYS | own
     for key in table:
         if key not in allowed:
-            if key in _ERROR_KEYS:
-                raise fail(key, f"{key}: only for error_ratio_above, not {kind}")
+            if key in _KIND_KEYS:
+                takers = sorted(k for k, v in KINDS.items() if key in v.keys)
+                raise fail(key, f"{key}: only for {' and '.join(takers)}, not {kind}")
             raise fail(key, f"unknown key {key!r} (known: {', '.join(sorted(allowed))})")
     if "threshold" not in table:
         raise fail(None, "missing key 'threshold'")
 
     window = _seconds(table.get("window", 120), "window", fail, low=1)
     threshold = _decimal(table["threshold"], fail)
-    if errors_kind and threshold > 1:
+    if kind == "error_ratio_above" and threshold > 1:
         raise fail("threshold", f"threshold: a ratio from 0 to 1 for {kind}, got {threshold}")
     hold = _seconds(table.get("for", 0), "for", fail, low=0)
     match = _match(table.get("match", {}), fail)
@@ -118,13 +119,18 @@ def _rule(table: dict[str, Any], index: int, where: _Where) -> RuleSpec:
         )
     max_groups = _int(table.get("max_groups", 100), "max_groups", fail, 1, MAX_GROUPS)
     errors: tuple[str, ...] = ("5xx",)
-    min_hits = 20
-    if errors_kind:
+    if "errors" in own:
         errors = _statuses(table.get("errors", ["5xx"]), "errors", fail)
-        min_hits = _int(table.get("min_hits", 20), "min_hits", fail, 0, 1 << 62)
+    min_hits = _int(table.get("min_hits", 20), "min_hits", fail, 0, 1 << 62)
+    quantile = Fraction(95, 100)
+    if "quantile" in own:
+        quantile = _decimal(table.get("quantile", Decimal("0.95")), fail, "quantile")
+        if not 0 < quantile <= 1:
+            raise fail("quantile", f"quantile: must be above 0 and at most 1, got {quantile}")
     return RuleSpec(
-        name, kind, window, threshold, hold, match, group_by, max_groups, errors, min_hits
-    )
+        name, kind, window, threshold, hold, match, group_by, max_groups, errors, min_hits,
+        quantile,
+    )  # fmt: skip
 
 
 Fail = Any  # (key, message) -> ConfigError
@@ -147,16 +153,16 @@ def _seconds(value: object, key: str, fail: Fail, *, low: int) -> int:
     return seconds
 
 
-def _decimal(value: object, fail: Fail) -> Fraction:
+def _decimal(value: object, fail: Fail, key: str = "threshold") -> Fraction:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise fail("threshold", f"threshold: expected a number, got {value!r}")
+        raise fail(key, f"{key}: expected a number, got {value!r}")
     if isinstance(value, Decimal) and not value.is_finite():
-        raise fail("threshold", f"threshold: expected a finite number, got {value}")
+        raise fail(key, f"{key}: expected a finite number, got {value}")
     number = Fraction(value)
     if number < 0:
-        raise fail("threshold", f"threshold: must not be negative, got {value}")
+        raise fail(key, f"{key}: must not be negative, got {value}")
     if number.denominator > 10**18 or number > 10**18:
-        raise fail("threshold", f"threshold: too many digits, got {value}")
+        raise fail(key, f"{key}: too many digits, got {value}")
     return number
 
 
@@ -235,8 +241,12 @@ def describe(spec: RuleSpec) -> str:
         parts.append(f"match {dim} in {', '.join(values)}")
     if spec.group_by:
         parts.append(f"group_by {spec.group_by} (at most {spec.max_groups} groups)")
-    if KINDS[spec.kind].errors:
+    own = KINDS[spec.kind].keys
+    if "errors" in own:
         parts.append(f"errors {', '.join(spec.errors)}")
+    if "quantile" in own:
+        parts.append(f"quantile {exact(spec.quantile)}")
+    if "min_hits" in own:
         parts.append(f"min_hits {spec.min_hits}")
     return "  ".join(parts)
 

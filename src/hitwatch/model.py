@@ -139,6 +139,15 @@ class Block:
             self.methods[a:b],
         )
 
+    def extras(
+        self, a: int = 0, b: int | None = None
+    ) -> tuple[list[str] | None, list[float | None] | None]:
+        """The virtual hosts and durations of the accepted lines `a:b`, each None
+        when the format has none."""
+        vhosts = self.vhosts[a:b] if self.vhosts else None
+        durations = self.durations[a:b] if self.durations else None
+        return vhosts, durations
+
     def add(self, row: Row) -> None:
         self.ts.append(row[0])
         self.nbytes.append(row[1])
@@ -166,6 +175,30 @@ Ranked = tuple[tuple[str, int], ...]
 """(name, count) pairs, already in display order."""
 
 
+class Latency(NamedTuple):
+    """Request durations of an interval, in seconds: nearest-rank percentiles
+    over its records that have one, and the largest."""
+
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    records: int  # records with a duration
+
+
+def latency_of(durations: Sequence[float]) -> Latency | None:
+    """The nearest-rank percentiles (the value at rank ⌈p·n⌉ of the sorted n)."""
+    if not durations:
+        return None
+    d = sorted(durations)
+    n = len(d)
+
+    def rank(p: int) -> float:
+        return d[max(0, -(-p * n // 100) - 1)]
+
+    return Latency(rank(50), rank(95), rank(99), d[-1], n)
+
+
 class Report(NamedTuple):
     """Statistics of one interval `[start_ts, end_ts)` of log time."""
 
@@ -180,6 +213,8 @@ class Report(NamedTuple):
     errors_5xx: int
     late: int
     invalid: int
+    vhosts: Ranked = ()  # for formats with a virtual host
+    latency: Latency | None = None  # for formats with request durations
 
     @property
     def rate(self) -> float:
@@ -238,6 +273,8 @@ class Alert(NamedTuple):
     group: tuple[str, str] | None = None  # (dimension, key) of a grouped rule
     errors: int | None = None  # error_ratio_above: error records in the window
     top: Top | None = None  # on "firing"
+    quantile: Fraction | None = None  # latency_above: the quantile it watches...
+    latency: float | None = None  # ...and its value in the window, in seconds
 
     @property
     def rate(self) -> float:

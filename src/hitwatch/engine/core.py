@@ -21,40 +21,40 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, compress, islice, pairwise, repeat
-from operator import add, eq, floordiv, ge, itemgetter, le, ne
+from operator import add, eq, floordiv, le, ne
 from typing import Any
 
+from hitwatch.engine.intervals import Interval, ReadyReport, ready_of
 from hitwatch.engine.recent import Decode, Recent
 from hitwatch.model import (
-    MAX_METHODS,
-    OTHER,
     STATUS_CLASSES,
     Alert,
     Column,
     Event,
+    FullRow,
     Quiet,
-    Ranked,
     Report,
     Row,
     Summary,
     empty_report,
-    status_class,
 )
 from hitwatch.rules import Rule
 
 TimeState = tuple[bool, int, int, int, int, int]
 """(started, start, final, max_ts, min_ts, invalid before start): see `Engine.time_state`."""
 
-ReadyReport = tuple[int, int, Ranked, Ranked, Ranked, Ranked, int, int, int]
-"""A complete interval, ranked by a block engine: the fields of its Report
-after start_ts and end_ts."""
 
 IntervalCounts = tuple[
     int, int, int, int, int, Sequence[int], Mapping[str, int], Mapping[str, int], Mapping[str, int]
 ]
 """(k, hits, bytes, late, invalid, hits by status class 1xx..5xx, sections, hosts, methods)."""
 
-_count = itemgetter(1)
+
+def _extras(iv: Interval, row: FullRow) -> None:
+    """A FullRow's virtual host and duration, counted in its interval."""
+    iv.vhosts[row[6]] += 1
+    if row[7] is not None:
+        iv.durations.append(row[7])
 
 
 def _alert_ts(alert: Alert) -> int:
@@ -89,85 +89,6 @@ _PICK = 4
 
 _BULK = 4096
 """Final seconds given to the rules at a time (bounds the lists they build)."""
-
-
-class _Interval:
-    """Counts of one interval while it is still open."""
-
-    __slots__ = ("bytes", "hits", "hosts", "invalid", "late", "methods", "sections", "status")
-
-    def __init__(self) -> None:
-        self.hits = 0
-        self.bytes = 0
-        self.sections: Counter[str] = Counter()
-        self.hosts: Counter[str] = Counter()
-        self.status: Counter[str] = Counter()
-        self.methods: Counter[str] = Counter()
-        self.late = 0
-        self.invalid = 0
-
-    def add(
-        self,
-        hits: int,
-        nbytes: Iterable[int],
-        sections: Iterable[str],
-        hosts: Iterable[str],
-        statuses: Iterable[str],
-        methods: Iterable[str],
-    ) -> None:
-        """Count `hits` accepted lines that all fall in this interval."""
-        self.hits += hits
-        self.bytes += sum(nbytes)
-        self.sections.update(sections)
-        self.hosts.update(hosts)
-        self.status.update(statuses)
-        self.methods.update(methods)
-
-    def snapshot(self) -> list[Any]:
-        return [
-            self.hits, self.bytes, self.late, self.invalid,
-            dict(self.status), dict(self.sections), dict(self.hosts), dict(self.methods),
-        ]  # fmt: skip
-
-    @classmethod
-    def from_snapshot(cls, counts: Sequence[Any]) -> _Interval:
-        iv = cls()
-        iv.hits, iv.bytes, iv.late, iv.invalid, status, sections, hosts, methods = counts
-        iv.status.update(status)
-        iv.sections.update(sections)
-        iv.hosts.update(hosts)
-        iv.methods.update(methods)
-        return iv
-
-
-def _ready_of(value: Sequence[Any]) -> ReadyReport:
-    """A ReadyReport back from JSON (lists where it had tuples)."""
-    hits, nbytes, status, methods, sections, hosts, errors, late, invalid = value
-
-    def ranked(items: Sequence[Sequence[Any]]) -> Ranked:
-        return tuple((str(name), int(n)) for name, n in items)
-
-    return (
-        hits, nbytes, ranked(status), ranked(methods), ranked(sections), ranked(hosts),
-        errors, late, invalid,
-    )  # fmt: skip
-
-
-def _rank(counts: dict[str, int], limit: int) -> Ranked:
-    """The `limit` largest counts, ties broken by name ascending."""
-    if len(counts) > limit:
-        if limit <= 0:
-            return ()
-        # Only names whose count reaches the limit-th largest can be listed:
-        # sorting the counts (ints) first is cheaper than sorting every name.
-        cut = sorted(counts.values(), reverse=True)[limit - 1]
-        items = list(compress(counts.items(), map(ge, counts.values(), repeat(cut))))
-    else:
-        items = list(counts.items())
-    # By name, then stably by count descending (reverse keeps ties in order).
-    items.sort()
-    items.sort(key=_count, reverse=True)
-    return tuple(items[:limit])
 
 
 class Engine:
@@ -208,7 +129,7 @@ class Engine:
         self._ended = False
 
         self._seconds: Counter[int] = Counter()  # non-final second -> hits
-        self._intervals: dict[int, _Interval] = {}  # k -> counts of [kR, kR + R)
+        self._intervals: dict[int, Interval] = {}  # k -> counts of [kR, kR + R)
         self._ready: dict[int, ReadyReport] = {}  # k -> a complete interval, ranked
         self._invalid_before_start = 0
 
@@ -253,8 +174,11 @@ class Engine:
         hosts: Column,
         statuses: Column,
         methods: Column,
+        vhosts: Column | None = None,
+        durations: Sequence[float | None] | None = None,
     ) -> None:
         """Take accepted lines as columns; the same result as `feed(zip(...))`.
+        `vhosts` and `durations` come with formats that have them (`Block.extras`).
 
         When no line of the batch is late, the lines are counted with C-level
         loops (Counter, map, accumulate) and the seconds made final once at the
@@ -278,7 +202,13 @@ class Engine:
                 )
             )
         if late:
-            self.feed(list(zip(ts, nbytes, sections, hosts, statuses, methods, strict=True)))
+            if vhosts is None and durations is None:
+                self.feed(list(zip(ts, nbytes, sections, hosts, statuses, methods, strict=True)))
+            else:
+                extra_v = vhosts if vhosts is not None else repeat("")
+                extra_d = durations if durations is not None else repeat(None)
+                columns = (ts, nbytes, sections, hosts, statuses, methods, extra_v, extra_d)
+                self.feed(list(zip(*columns, strict=False)))
             return
         if self._ended:
             raise RuntimeError("engine already finished")
@@ -287,7 +217,9 @@ class Engine:
         ks = list(map(floordiv, ts, repeat(self.interval)))
         low_k, high_k = min(ks), max(ks)
         if low_k == high_k:
-            self._interval(low_k).add(len(ts), nbytes, sections, hosts, statuses, methods)
+            self._interval(low_k).add(
+                len(ts), nbytes, sections, hosts, statuses, methods, vhosts, durations
+            )
         elif high_k - low_k <= _PICK:
             # A block spans a few intervals, its lines a little out of order:
             # each interval's lines picked out by C-level loops.
@@ -302,6 +234,8 @@ class Engine:
                         compress(hosts, pick),
                         compress(statuses, pick),
                         compress(methods, pick),
+                        None if vhosts is None else compress(vhosts, pick),
+                        None if durations is None else compress(durations, pick),
                     )
         else:
             # Many intervals (a big block, a sparse log): each run of lines of one
@@ -309,9 +243,16 @@ class Engine:
             cuts = [0, *compress(range(1, len(ks)), map(ne, ks, islice(ks, 1, None))), len(ks)]
             for a, b in pairwise(cuts):
                 self._interval(ks[a]).add(
-                    b - a, nbytes[a:b], sections[a:b], hosts[a:b], statuses[a:b], methods[a:b]
+                    b - a,
+                    nbytes[a:b],
+                    sections[a:b],
+                    hosts[a:b],
+                    statuses[a:b],
+                    methods[a:b],
+                    None if vhosts is None else vhosts[a:b],
+                    None if durations is None else durations[a:b],
                 )
-        self._keep(ts, sections, hosts, methods, statuses)
+        self._keep(ts, sections, hosts, methods, statuses, vhosts, durations)
         self.max_ts = newest
         if self.max_ts - lag > self.final:
             self._advance(self.max_ts - lag)
@@ -406,10 +347,10 @@ class Engine:
             # Accepted records are newer than what was final before the block.
             low = self.final + 1 if self.started else 0
             if any(rule.counts for rule in self.rules):
-                columns = self.recent.columns(records)
+                accepted = self.recent.records(records)
                 for rule in self.rules:
-                    rule.count(*columns)
-                self.recent.add(*columns)
+                    rule.count(*accepted)
+                self.recent.add(*accepted)
             else:
                 self.recent.add_log(records, low, max_ts)
         self.max_ts = max_ts
@@ -497,8 +438,8 @@ class Engine:
         self._seconds = Counter(dict(map(tuple, state["seconds"])))
         self._intervals = {}
         for k, *counts in state["intervals"]:
-            self._intervals[k] = _Interval.from_snapshot(counts)
-        self._ready = {k: _ready_of(v) for k, v in state["ready"]}
+            self._intervals[k] = Interval.from_snapshot(counts)
+        self._ready = {k: ready_of(v) for k, v in state["ready"]}
         self.recent.restore(state["recent"])
         saved = state["rules"]
         for rule in self.rules:
@@ -553,8 +494,8 @@ class Engine:
             self._start(self._min_ts)
             self._advance(self.max_ts - self._lag)
 
-    def _count(self, row: Row) -> None:
-        ts, nbytes, section, host, status, method = row
+    def _count(self, row: Row | FullRow) -> None:
+        ts, nbytes, section, host, status, method = row[:6]
         self._seconds[ts] += 1
         iv = self._interval(ts // self.interval)
         iv.hits += 1
@@ -563,6 +504,8 @@ class Engine:
         iv.hosts[host] += 1
         iv.status[status] += 1
         iv.methods[method] += 1
+        if len(row) > 6:
+            _extras(iv, row)
 
     def _feed_started(self, rows: Sequence[Row]) -> None:
         # Locals only: this loop runs once per line of the log.
@@ -573,9 +516,10 @@ class Engine:
         seconds = self._seconds
         intervals = self._intervals
         cur_k = -1
-        cur = _Interval()
+        cur = Interval()
         kept: list[Row] = []  # accepted, not yet given to the rules
         keep = kept.append
+        extras = bool(rows) and len(rows[0]) > 6  # vhost and duration (FullRow)
         for row in rows:
             ts = row[0]
             if ts > m:
@@ -595,7 +539,7 @@ class Engine:
             if k != cur_k:
                 got = intervals.get(k)
                 if got is None:
-                    got = intervals[k] = _Interval()
+                    got = intervals[k] = Interval()
                 cur = got
                 cur_k = k
             cur.hits += 1
@@ -604,6 +548,8 @@ class Engine:
             cur.hosts[row[3]] += 1
             cur.status[row[4]] += 1
             cur.methods[row[5]] += 1
+            if extras:
+                _extras(cur, row)  # type: ignore[arg-type]
         self._keep_rows(kept)
         self.max_ts = m
 
@@ -614,24 +560,28 @@ class Engine:
         hosts: Column,
         methods: Column,
         statuses: Column,
+        vhosts: Column | None = None,
+        durations: Sequence[float | None] | None = None,
     ) -> None:
         """Accepted records to the rules, and to `recent` for their `top`."""
         for rule in self.rules:
-            rule.count(ts, sections, hosts, methods, statuses)
-        self.recent.add(ts, sections, hosts, methods, statuses)
+            rule.count(ts, sections, hosts, methods, statuses, vhosts, durations)
+        self.recent.add(ts, sections, hosts, methods, statuses, vhosts)
 
     def _keep_rows(self, rows: list[Row]) -> None:
         if rows:
-            ts, _nbytes, sections, hosts, statuses, methods = zip(*rows, strict=True)
-            self._keep(ts, sections, hosts, methods, statuses)
+            columns = list(zip(*rows, strict=True))
+            ts, _nbytes, sections, hosts, statuses, methods = columns[:6]
+            vhosts, durations = columns[6:] if len(columns) > 6 else (None, None)
+            self._keep(ts, sections, hosts, methods, statuses, vhosts, durations)
             rows.clear()
 
     # --------------------------------------------------------- bookkeeping
 
-    def _interval(self, k: int) -> _Interval:
+    def _interval(self, k: int) -> Interval:
         iv = self._intervals.get(k)
         if iv is None:
-            iv = self._intervals[k] = _Interval()
+            iv = self._intervals[k] = Interval()
         return iv
 
     def _open_k(self) -> int:
@@ -737,28 +687,4 @@ class Engine:
         if iv is None:
             self._out.append(empty_report(start, end))
             return
-        hits = iv.hits
-        classes: Counter[str] = Counter()
-        for status, n in iv.status.items():  # statuses as read ("404"), or classes (absorb)
-            classes[status_class(status)] += n
-        methods = iv.methods
-        if len(methods) > MAX_METHODS:
-            kept = dict(_rank(methods, MAX_METHODS - 1))
-            rest = hits - sum(kept.values())
-            kept[OTHER] = kept.get(OTHER, 0) + rest
-            methods = Counter(kept)
-        self._out.append(
-            Report(
-                start_ts=start,
-                end_ts=end,
-                hits=hits,
-                bytes=iv.bytes,
-                status=tuple(sorted(classes.items())),
-                methods=_rank(methods, MAX_METHODS),
-                sections=_rank(iv.sections, self.top),
-                hosts=_rank(iv.hosts, self.top),
-                errors_5xx=classes.get("5xx", 0),
-                late=iv.late,
-                invalid=iv.invalid,
-            )
-        )
+        self._out.append(iv.report(start, end, self.top))

@@ -4,7 +4,8 @@ The engine keeps the records of the last `keep` seconds of log time (the
 longest rule window) besides the non-final ones, in the blocks they came in:
 as columns from the Python parsers (no work per record), or as the native
 kernel's record log (`bytes`, decoded only when asked). Rules ask for the
-records of a window when an alert fires.
+records of a window when an alert fires; a block is sorted by time the first
+time a window reaches it, so that later windows take slices of it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from typing import Any
 
 from hitwatch.model import Column
 
-Columns5 = tuple[Sequence[int], Column, Column, Column, Column]
-"""(ts, sections, hosts, methods, statuses) of accepted records."""
+Log = tuple[Sequence[int], Column, Column, Column, Column]
+"""(ts, sections, hosts, methods, statuses): a record log, decoded."""
 
-Columns4 = tuple[list[str], list[str], list[str], list[str]]
-"""(sections, hosts, methods, statuses) of accepted records."""
+Records = tuple[Sequence[int], Column, Column, Column, Column, Column]
+"""(ts, sections, hosts, methods, statuses, vhosts) of accepted records."""
 
-Decode = Callable[[bytes], Columns5]
+Window = tuple[list[str], list[str], list[str], list[str], list[str]]
+"""(sections, hosts, methods, statuses, vhosts) of the records of a window."""
+
+Decode = Callable[[bytes], Log]
 
 
 class _Sorted:
@@ -30,13 +34,13 @@ class _Sorted:
 
     __slots__ = ("columns", "ts")
 
-    def __init__(self, columns: Columns5) -> None:
-        ts = columns[0]
+    def __init__(self, records: Records) -> None:
+        ts = records[0]
         order = sorted(range(len(ts)), key=ts.__getitem__)
         self.ts = [ts[i] for i in order]
-        self.columns = tuple([c[i] for i in order] for c in columns[1:])
+        self.columns = tuple([c[i] for i in order] for c in records[1:])
 
-    def as_columns(self) -> Columns5:
+    def records(self) -> Records:
         return (self.ts, *self.columns)  # type: ignore[return-value]
 
 
@@ -46,7 +50,7 @@ class Recent:
     def __init__(self, keep: int, decode: Decode | None = None) -> None:
         self.keep = keep
         self.decode = decode  # for the kernel's record logs
-        self._blocks: deque[tuple[int, int, Columns5 | bytes | _Sorted]] = deque()
+        self._blocks: deque[tuple[int, int, Records | bytes | _Sorted]] = deque()
 
     def add(
         self,
@@ -55,9 +59,11 @@ class Recent:
         hosts: Column,
         methods: Column,
         statuses: Column,
+        vhosts: Column | None = None,
     ) -> None:
         if ts:
-            self._blocks.append((min(ts), max(ts), (ts, sections, hosts, methods, statuses)))
+            vh = vhosts if vhosts is not None else [""] * len(ts)
+            self._blocks.append((min(ts), max(ts), (ts, sections, hosts, methods, statuses, vh)))
 
     def add_log(self, log: bytes, low: int, high: int) -> None:
         """A record log whose timestamps lie in [low, high]."""
@@ -70,15 +76,15 @@ class Recent:
         while blocks and blocks[0][1] <= final - self.keep:
             blocks.popleft()
 
-    def window(self, first: int, last: int) -> Columns4:
-        """(sections, hosts, methods, statuses) of the records with ts in [first, last]."""
-        out: Columns4 = ([], [], [], [])
+    def window(self, first: int, last: int) -> Window:
+        """(sections, hosts, methods, statuses, vhosts) of the records with ts in [first, last]."""
+        out: Window = ([], [], [], [], [])
         blocks = self._blocks
         for i, (low, high, data) in enumerate(blocks):
             if high < first or low > last:
                 continue
             if not isinstance(data, _Sorted):
-                data = _Sorted(self._columns(data))
+                data = _Sorted(self._records(data))
                 blocks[i] = (low, high, data)  # sorted once, for every window after
             a, b = bisect_left(data.ts, first), bisect_right(data.ts, last)
             for whole, part in zip(out, data.columns, strict=True):
@@ -88,21 +94,23 @@ class Recent:
     def snapshot(self) -> list[list[Any]]:
         """The blocks as JSON values (record logs decoded)."""
         return [
-            [low, high, [list(column) for column in self._columns(data)]]
+            [low, high, [list(column) for column in self._records(data)]]
             for low, high, data in self._blocks
         ]
 
     def restore(self, blocks: list[list[Any]]) -> None:
         self._blocks = deque((int(low), int(high), tuple(columns)) for low, high, columns in blocks)
 
-    def columns(self, log: bytes) -> Columns5:
-        return self._columns(log)
+    def records(self, log: bytes) -> Records:
+        """A record log's records (its vhosts empty: the kernel's formats have none)."""
+        return self._records(log)
 
-    def _columns(self, data: Columns5 | bytes | _Sorted) -> Columns5:
+    def _records(self, data: Records | bytes | _Sorted) -> Records:
         if isinstance(data, _Sorted):
-            return data.as_columns()
+            return data.records()
         if isinstance(data, bytes):
             if self.decode is None:
                 raise RuntimeError("a record log without a decoder")
-            return self.decode(data)
+            ts, sections, hosts, methods, statuses = self.decode(data)
+            return (ts, sections, hosts, methods, statuses, [""] * len(ts))
         return data

@@ -42,6 +42,7 @@ from hitwatch.model import (
 )
 from hitwatch.outputs.text import TextSink, human_bytes
 from hitwatch.render import duration, iso_local, iso_utc, number, safe
+from hitwatch.rules.text import seconds
 
 BARS = "▁▂▃▄▅▆▇█"
 MAX_HISTORY = 1000
@@ -282,6 +283,8 @@ class Dashboard:
             f"{start} – {end}  {r.hits:,} hits, {r.hits / (r.end_ts - r.start_ts):.2f} req/s, "
             f"errors {r.errors:.1%}, {human_bytes(r.bytes)}"
         )
+        if r.latency is not None:
+            line.append(f", p95 {seconds(r.latency.p95)}")
         if r.late or r.invalid:
             line.append(f", late {r.late}, invalid {r.invalid}", style="yellow")
         line.no_wrap = True

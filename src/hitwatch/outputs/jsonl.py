@@ -35,8 +35,22 @@ def report_line(r: Report) -> str:
         f'"hits":{r.hits},"rate":{r.rate!r},"bytes":{r.bytes},'
         f'"status":{{{_object(r.status)}}},"methods":{{{_object(r.methods)}}},'
         f'"sections":[{_ranked(r.sections)}],"hosts":[{_ranked(r.hosts)}],'
-        f'"errors":{r.errors!r},"late":{r.late},"invalid":{r.invalid}}}'
+        f'"errors":{r.errors!r},"late":{r.late},"invalid":{r.invalid}{_more(r)}}}'
     )
+
+
+def _more(r: Report) -> str:
+    """The keys of formats with virtual hosts or durations (nothing for the others)."""
+    more = ""
+    if r.vhosts:
+        more += f',"vhosts":[{_ranked(r.vhosts)}]'
+    if r.latency is not None:
+        lat = r.latency
+        more += (
+            f',"latency":{{"p50":{lat.p50!r},"p95":{lat.p95!r},"p99":{lat.p99!r},'
+            f'"max":{lat.max!r},"records":{lat.records}}}'
+        )
+    return more
 
 
 def alert_line(a: Alert) -> str:
@@ -46,6 +60,9 @@ def alert_line(a: Alert) -> str:
         more.append(f'"group":{{{_string(a.group[0])}:{_string(a.group[1])}}}')
     if a.errors is not None:
         more.append(f'"errors":{a.errors},"ratio":{a.ratio!r}')
+    if a.quantile is not None:
+        latency = "null" if a.latency is None else repr(a.latency)
+        more.append(f'"quantile":{number(a.quantile)!r},"latency":{latency}')
     if a.top is not None:
         more.append(f'"top":{{{top_object(a.top)}}}')
     return (

@@ -7,6 +7,7 @@ from typing import TextIO
 from hitwatch import rules
 from hitwatch.model import Alert, Event, Quiet, Ranked, Report, Summary
 from hitwatch.render import duration, iso_local, iso_utc, safe
+from hitwatch.rules.text import seconds
 
 
 def human_bytes(n: int) -> str:
@@ -71,6 +72,9 @@ class TextSink:
             f"{start} – {end}  {r.hits} hits, {r.hits / (r.end_ts - r.start_ts):.2f} req/s, "
             f"{human_bytes(r.bytes)}, errors {r.errors:.1%}"
         )
+        if r.latency is not None:
+            lat = r.latency
+            head += f", p50 {seconds(lat.p50)} p95 {seconds(lat.p95)} max {seconds(lat.max)}"
         if r.late or r.invalid:
             head += f"  (late {r.late}, invalid {r.invalid})"
         lines = [head]
@@ -79,6 +83,8 @@ class TextSink:
             lines.append(f"  status {status} · methods {_ranked(r.methods)}")
             lines.append(f"  sections {_ranked(r.sections)}")
             lines.append(f"  hosts    {_ranked(r.hosts)}")
+            if r.vhosts:
+                lines.append(f"  vhosts   {_ranked(r.vhosts)}")
         return "\n".join(lines)
 
     def summary(self, s: Summary) -> str:

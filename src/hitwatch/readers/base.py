@@ -37,14 +37,14 @@ def feed_block(engine: Engine, block: Block, on_invalid: Callable[[int, str], No
     """Give a parsed block to the engine, invalid lines at their place in the input."""
     engine.add_skipped(block.headers, block.empty)
     if not block.invalid:
-        engine.feed_columns(*block.columns())
+        engine.feed_columns(*block.columns(), *block.extras())
         return
     done = 0
     for pos, lineno, reason in block.invalid:
         if pos > done:
-            engine.feed_columns(*block.columns(done, pos))
+            engine.feed_columns(*block.columns(done, pos), *block.extras(done, pos))
             done = pos
         engine.add_invalid()
         on_invalid(lineno, reason)
     if done < len(block.ts):
-        engine.feed_columns(*block.columns(done))
+        engine.feed_columns(*block.columns(done), *block.extras(done))

@@ -43,8 +43,11 @@ class Rule(Protocol):
         hosts: Sequence[str],
         methods: Sequence[str],
         statuses: Sequence[str],
+        vhosts: Sequence[str] | None = None,
+        durations: Sequence[float | None] | None = None,
     ) -> None:
-        """Take accepted records (not late) as columns, before their seconds are final."""
+        """Take accepted records (not late) as columns, before their seconds are final
+        (`vhosts` and `durations` for formats that have them)."""
         ...
 
     def evaluate(self, first: int, hits: Sequence[int], records: Records) -> list[Alert]:
@@ -76,7 +79,7 @@ class Kind:
 
     build: Callable[[RuleSpec], Rule]
     text_line: Callable[[Alert, When], str]
-    errors: bool = False  # it takes `errors` and `min_hits`
+    keys: frozenset[str] = frozenset()  # the keys only this kind takes (SPEC §9)
 
 
 def _windowed(condition: window.Condition) -> Callable[[RuleSpec], Rule]:
@@ -92,7 +95,14 @@ KINDS: dict[str, Kind] = {
     "rate_above": Kind(_windowed(window.rate_above), text.rate_above),
     "rate_below": Kind(_windowed(window.rate_below), text.rate_below),
     "error_ratio_above": Kind(
-        _windowed(window.error_ratio_above), text.error_ratio_above, errors=True
+        _windowed(window.error_ratio_above),
+        text.error_ratio_above,
+        frozenset({"errors", "min_hits"}),
+    ),
+    "latency_above": Kind(
+        _windowed(window.latency_above),
+        text.latency_above,
+        frozenset({"quantile", "min_hits"}),
     ),
 }
 

@@ -74,7 +74,16 @@ class RateAbove:
         """Whether a rule of this spec is of the built-in rule's shape."""
         return spec.kind == KIND and not spec.match and spec.group_by is None and not spec.for_
 
-    def count(self, *columns: Sequence[Any]) -> None:
+    def count(
+        self,
+        ts: Sequence[int],
+        sections: Sequence[str],
+        hosts: Sequence[str],
+        methods: Sequence[str],
+        statuses: Sequence[str],
+        vhosts: Sequence[str] | None = None,
+        durations: Sequence[float | None] | None = None,
+    ) -> None:
         """Every record counts: the engine's hits per second are this rule's."""
 
     def evaluate(self, first: int, hits: Sequence[int], records: Records) -> list[Alert]:

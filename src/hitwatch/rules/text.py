@@ -57,6 +57,26 @@ def error_ratio_above(alert: Alert, when: When) -> str:
     )
 
 
+def latency_above(alert: Alert, when: When) -> str:
+    q = f"p{float(alert.quantile * 100):g}" if alert.quantile is not None else "latency"
+    value = "-" if alert.latency is None else seconds(alert.latency)
+    measured = f"{q} = {value} over {alert.hits} requests"
+    if alert.state == "firing":
+        return (
+            f"{_name(alert)} generated an alert - {measured}, triggered at {when(alert.ts)} "
+            f"(threshold {seconds(float(alert.threshold))} over {duration(alert.window)})"
+        )
+    return (
+        f"{_name(alert)} alert recovered - {measured}, recovered at {when(alert.ts)} "
+        f"(after {duration(_lasted(alert))})"
+    )
+
+
+def seconds(value: float) -> str:
+    """A duration as people read it: 0.1234 -> 123 ms, 2.5 -> 2.50 s."""
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
 def _lasted(alert: Alert) -> int:
     return alert.ts - alert.since_ts if alert.since_ts is not None else 0
 

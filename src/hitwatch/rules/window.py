@@ -12,8 +12,10 @@ records (`count`) and the final seconds (`evaluate`).
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from fractions import Fraction
 from heapq import heappop, heappush
 from itertools import compress, repeat
 from operator import and_, eq
@@ -34,8 +36,8 @@ class Records(Protocol):
 
     def window(
         self, first: int, last: int
-    ) -> tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[str]]:
-        """(sections, hosts, methods, statuses) of the records with ts in [first, last]."""
+    ) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
+        """(sections, hosts, methods, statuses, vhosts) of the records with ts in [first, last]."""
         ...
 
 
@@ -50,7 +52,7 @@ def statuses_of(values: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-_COLUMN = {"section": 0, "host": 1, "method": 2, "status": 3}
+_COLUMN = {"section": 0, "host": 1, "method": 2, "status": 3, "vhost": 4}
 
 
 class Selection:
@@ -81,11 +83,13 @@ class Selection:
 class KeyState:
     """One group key's window and alert state."""
 
-    __slots__ = ("errs", "firing", "first", "held_since", "hits", "since", "window")
+    __slots__ = ("durations", "errs", "firing", "first", "held_since", "hits", "since", "window")
 
     def __init__(self, first: int) -> None:
         self.first = first  # its first second (the timeline's start when ungrouped)
-        self.window: deque[tuple[int, int, int]] = deque()  # (second, hits, errors)
+        # (second, hits, errors, durations of its records): the window's seconds
+        self.window: deque[tuple[int, int, int, tuple[float, ...]]] = deque()
+        self.durations: list[float] = []  # latency_above: the window's, sorted
         self.hits = 0
         self.errs = 0
         self.held_since: int | None = None  # the condition has held since then
@@ -94,15 +98,16 @@ class KeyState:
 
     def snapshot(self) -> list[Any]:
         return [
-            self.first, [list(e) for e in self.window], self.hits, self.errs,
-            self.held_since, self.firing, self.since,
+            self.first, [[s, h, e, list(d)] for s, h, e, d in self.window], self.hits,
+            self.errs, self.held_since, self.firing, self.since,
         ]  # fmt: skip
 
     @classmethod
     def from_snapshot(cls, value: Sequence[Any]) -> KeyState:
         first, window, hits, errs, held_since, firing, since = value
         state = cls(first)
-        state.window = deque((int(s), int(h), int(e)) for s, h, e in window)
+        state.window = deque((int(s), int(h), int(e), tuple(d)) for s, h, e, d in window)
+        state.durations = sorted(x for *_, d in state.window for x in d)
         state.hits, state.errs = hits, errs
         state.held_since, state.firing, state.since = held_since, firing, since
         return state
@@ -115,6 +120,10 @@ class WindowRule:
     """A configured rule; `condition(rule, key state, second)` is its kind's test."""
 
     counts = True
+
+    @property
+    def latency(self) -> bool:
+        return self.kind == "latency_above"
 
     def __init__(self, spec: RuleSpec, condition: Condition) -> None:
         self.spec = spec
@@ -148,9 +157,14 @@ class WindowRule:
         hosts: Sequence[str],
         methods: Sequence[str],
         statuses: Sequence[str],
+        vhosts: Sequence[str] | None = None,
+        durations: Sequence[float | None] | None = None,
     ) -> None:
         """Count accepted records (not late), in any order within what is not final."""
-        columns = (sections, hosts, methods, statuses)
+        columns = (sections, hosts, methods, statuses, vhosts or [""] * len(ts))
+        if self.latency:
+            self._count_durations(ts, columns, durations)
+            return
         pick = self.select.pick(columns)
         keys: Iterable[str] | None = None
         if self.select.key_column is not None:
@@ -175,6 +189,33 @@ class WindowRule:
             slot[0] += n
             if err:
                 slot[1] += n
+
+    def _count_durations(
+        self,
+        ts: Sequence[int],
+        columns: Sequence[Sequence[str]],
+        durations: Sequence[float | None] | None,
+    ) -> None:
+        """`count` for latency_above: the durations themselves, per second and key."""
+        if durations is None:
+            return  # records without durations do not count for it
+        pick = self.select.pick(columns)
+        keys = columns[self.select.key_column] if self.select.key_column is not None else None
+        for i in range(len(ts)) if pick is None else compress(range(len(ts)), pick):
+            d = durations[i]
+            if d is None:
+                continue
+            key = "" if keys is None else keys[i]
+            if keys is not None and self.closed and key not in self._keys:
+                continue
+            t = ts[i]
+            slot = self._pending.get(t)
+            if slot is None:
+                slot = self._pending[t] = {}
+                heappush(self._events, t)
+            got = slot.setdefault(key, [0, 0])
+            got[0] += 1
+            got.append(d)  # type: ignore[arg-type]  # [hits, errs, durations...]
 
     # ---------------------------------------------------------- evaluating
 
@@ -208,9 +249,12 @@ class WindowRule:
                 continue  # not tracked
             got = incoming.get(key)
             if got is not None:
-                state.window.append((s, got[0], got[1]))
+                durations = tuple(got[2:])  # latency_above's
+                state.window.append((s, got[0], got[1], durations))
                 state.hits += got[0]
                 state.errs += got[1]
+                for d in durations:
+                    insort(state.durations, d)
             alert = self._look(key, state, s, records)
             if alert is not None:
                 alerts.append(alert)
@@ -220,9 +264,11 @@ class WindowRule:
     def _look(self, key: str, state: KeyState, s: int, records: Records) -> Alert | None:
         window = state.window
         while window and window[0][0] <= s - self.window:
-            _, h, e = window.popleft()
+            _, h, e, durations = window.popleft()
             state.hits -= h
             state.errs -= e
+            for d in durations:
+                del state.durations[bisect_left(state.durations, d)]
         if not self.condition(self, state, s):
             state.held_since = None
             if state.firing:
@@ -261,9 +307,13 @@ class WindowRule:
     ) -> Alert:  # fmt: skip
         group = None if self.select.group is None else (self.select.group, key)
         errors = state.errs if self.kind == "error_ratio_above" else None
+        quantile = latency = None
+        if self.latency:
+            quantile = self.spec.quantile
+            latency = nearest_rank(state.durations, quantile)
         return Alert(
             self.name, self.kind, state_name, s, state.hits, self.window, self.threshold,
-            since, group, errors, top,
+            since, group, errors, top, quantile, latency,
         )  # fmt: skip
 
     def _top(self, key: str, s: int, records: Records) -> Top:
@@ -341,7 +391,7 @@ def spec_key(spec: RuleSpec) -> list[Any]:
     return [
         spec.kind, spec.window, str(spec.threshold), spec.for_,
         [[dim, list(values)] for dim, values in spec.match], spec.group_by,
-        spec.max_groups, list(spec.errors), spec.min_hits,
+        spec.max_groups, list(spec.errors), spec.min_hits, str(spec.quantile),
     ]  # fmt: skip
 
 
@@ -359,6 +409,26 @@ def rate_below(rule: WindowRule, state: KeyState, s: int) -> bool:
     if s < state.first + rule.window - 1:
         return False  # not a whole window in the timeline yet
     return state.hits * t.denominator < t.numerator * rule.window
+
+
+def nearest_rank(values: Sequence[float], q: Fraction) -> float | None:
+    """The value at rank ⌈q·n⌉ (from 1) of the sorted `values`; None when empty."""
+    n = len(values)
+    if n == 0:
+        return None
+    rank = -(-q.numerator * n // q.denominator)  # ⌈q·n⌉, exactly
+    return values[max(1, rank) - 1]
+
+
+def latency_above(rule: WindowRule, state: KeyState, s: int) -> bool:
+    """At least min_hits (and one) records with a duration, and the quantile of
+    their durations above the threshold in seconds. A duration is compared as
+    the shortest decimal that writes it (its repr), which is what the parsers
+    read from the log: 0.1 s is not above a threshold of 0.1."""
+    if state.hits < max(1, rule.spec.min_hits):
+        return False
+    value = nearest_rank(state.durations, rule.spec.quantile)
+    return value is not None and Fraction(repr(value)) > rule.threshold
 
 
 def error_ratio_above(rule: WindowRule, state: KeyState, s: int) -> bool:
