@@ -288,7 +288,7 @@ def test_verbose_escapes_control_characters_in_names(
     path = tmp_path / "bad\x1b[31mname.csv"
     path.write_text("garbage\n")
     code, _, err = run_cli(capsys, "--verbose", "--format", "csv", str(path))
-    assert code == 0
+    assert code == 2  # its only line is invalid
     assert "\x1b" not in err
     assert "bad\\x1b[31mname.csv:1: invalid line" in err
 
@@ -366,21 +366,23 @@ def test_detection_is_not_fooled_by_a_garbage_first_line(
 # ----------------------------------------------------------- runs and exits
 
 
-def test_only_invalid_lines_exits_0_with_a_summary(
+def test_only_invalid_lines_exits_2_with_a_summary(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    """Not one line of a source could be read (issue 19): the summary, and exit 2."""
     path = tmp_path / "junk.log"
     path.write_text("this is not\na log\n\n")
     code, out, err = run_cli(capsys, str(path))
-    assert code == 0
+    assert code == 2
     assert "Traceback" not in err
+    assert "not one line could be read" in err
     assert out.splitlines() == [
         "Summary: 3 lines = 0 records + 0 late + 2 invalid + 0 headers + 1 empty",
         "  no records",
         "  alerts raised 0, still firing: none",
     ]
     code, out, _ = run_cli(capsys, "--output", "jsonl", str(path))
-    assert code == 0
+    assert code == 2
     summary = json.loads(out)
     assert summary["type"] == "summary"
     assert (summary["lines"], summary["invalid"], summary["records"]) == (3, 2, 0)

@@ -91,8 +91,10 @@ class RowsEngine(Engine):
         super().feed_columns(ts, nbytes, sections, hosts, statuses, methods, vhosts, durations)
 
 
-class LogEngine(Engine):
-    """An engine that keeps the record log of every block a native reader hands it."""
+class LogEngine(RowsEngine):
+    """An engine that keeps the record log of every block a native reader hands it
+    (and, as RowsEngine, the rows of a format the kernel does not parse, which
+    the native reader reads with the Python parsers)."""
 
     def __init__(self, **opts: Any) -> None:
         super().__init__(**opts)
@@ -203,6 +205,9 @@ def native_records(
     with file_block(block, workers=2, mapped=mapped):
         read(engine, data, native_reader=True, via="file" if via == "file-pread" else via,
              chunks=chunks, fmt=fmt)  # fmt: skip
+    if engine.parsed:  # read by the Python parsers: a format the kernel does not parse
+        assert not engine.logged
+        return accepted(engine.parsed, engine.lateness)
     return engine.logged
 
 

@@ -205,7 +205,7 @@ def watch(argv: list[str]) -> int:
         note(f"{invalid_log.suppressed} more invalid lines not shown")
     if state.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_USAGE if state.errors else EXIT_OK
+    return EXIT_USAGE if state.errors or state.unreadable else EXIT_OK
 
 
 def _ignore(source: str, lineno: int, reason: str) -> None:
