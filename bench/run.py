@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
+RULES = ROOT / "examples" / "rules.toml"  # one rule of each kind, two grouped
 GENERATOR = ROOT / "src" / "hitwatch" / "generate.py"
 # ~116 requests/s over a day: 0.95 * 110 + 0.05 * 230.
 SITE = ["--hosts", "50000", "--sections", "300", "--paths", "1000"]
@@ -100,6 +101,13 @@ CASES = [
             Case(log, "wc -l", ("wc", "-l", "{file}"), hitwatch=False),
         )
     ),
+    Case("combined", "--config rules.toml", (*HW, "--config", str(RULES), "{file}")),
+    Case(
+        "combined",
+        "--config rules.toml --engine python",
+        (*HW, "--engine", "python", "--config", str(RULES), "{file}"),
+        slow=True,
+    ),
     Case("combined/10", "goaccess", GOACCESS, hitwatch=False, slow=True),
     Case(
         "vcombined",
@@ -122,7 +130,11 @@ TARGETS = [
     ("--engine python", "lines/s", 600e3, True),
     ("--log-format FORMAT --engine python", "lines/s", 400e3, True),
     ("--log-format caddy --engine python", "lines/s", 500e3, True),
+    ("--config rules.toml", "peak RSS MB", 64, False),
+    ("--config rules.toml --engine python", "lines/s", 400e3, True),
 ]
+# (configuration, of configuration, at least this share of its lines/s), on the same log.
+SHARES = [("--config rules.toml", "default", 0.6)]
 
 
 class Result:
@@ -290,6 +302,15 @@ def check_targets(results: dict[tuple[str, str], Result], prefixes: list[str]) -
                 print(
                     f"  {'PASS' if ok else 'FAIL'}  {prefix}{config} on {log}: {column} "
                     f"{value:,.1f} {'>=' if at_least else '<='} {goal:,.0f}"
+                )
+            for config, of, share in SHARES:
+                r, base = results.get((log, prefix + config)), results.get((log, prefix + of))
+                if r is None or base is None:
+                    continue
+                got = r.speed / base.speed
+                print(
+                    f"  {'PASS' if got >= share else 'FAIL'}  {prefix}{config} on {log}: "
+                    f"{got:.0%} of {of}'s lines/s >= {share:.0%}"
                 )
 
 
