@@ -60,6 +60,7 @@ class Case(NamedTuple):
     argv: tuple[str, ...]
     hitwatch: bool = True
     slow: bool = False
+    compare: bool = True  # --compare interpreters run it too (options they have)
 
 
 LOGS = {
@@ -101,12 +102,18 @@ CASES = [
             Case(log, "wc -l", ("wc", "-l", "{file}"), hitwatch=False),
         )
     ),
-    Case("combined", "--config rules.toml", (*HW, "--config", str(RULES), "{file}")),
+    Case(
+        "combined",
+        "--config rules.toml",
+        (*HW, "--config", str(RULES), "{file}"),
+        compare=False,
+    ),
     Case(
         "combined",
         "--config rules.toml --engine python",
         (*HW, "--engine", "python", "--config", str(RULES), "{file}"),
         slow=True,
+        compare=False,
     ),
     Case("combined/10", "goaccess", GOACCESS, hitwatch=False, slow=True),
     Case(
@@ -114,6 +121,7 @@ CASES = [
         "--log-format FORMAT --engine python",
         (*HW, "--engine", "python", "--log-format", braced(VCOMBINED_D), "{file}"),
         slow=True,
+        compare=False,
     ),
     Case("vcombined/10", "goaccess", GOACCESS_VCOMBINED_D, hitwatch=False, slow=True),
     Case(
@@ -121,6 +129,7 @@ CASES = [
         "--log-format caddy --engine python",
         (*HW, "--engine", "python", "--log-format", "caddy", "{file}"),
         slow=True,
+        compare=False,
     ),
 ]
 # (configuration, column, goal, at least), checked on every full log that has it.
@@ -243,7 +252,7 @@ def measure(
     for case in cases:
         warm(paths[case.log])
         lines = max(1, args.lines // 10) if LOGS[case.log].tenth else args.lines
-        labels = list(pythons) if case.hitwatch else [""]
+        labels = list(pythons)[: len(pythons) if case.compare else 1] if case.hitwatch else [""]
         for _ in range(args.repeat_slow if case.slow else args.repeat):
             for label in labels:
                 config = f"{label} {case.name}" if case.hitwatch and len(pythons) > 1 else case.name
