@@ -63,11 +63,11 @@ ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" "$bin" "$work/corpus" \
     -artifact_prefix=fuzz/artifacts/ ${FUZZ_ARGS:-} >"$work/fuzz.log" 2>&1
 status=$?
 set -e
-grep -E "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" \
+grep -aE "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" \
     "$work/fuzz.log" || true
 if [ "$status" != 0 ]; then
     echo "fuzz: FAILED (see $work/fuzz.log and fuzz/artifacts/)" >&2
     exit "$status"
 fi
-runs=$(grep -o "stat::number_of_executed_units: *[0-9]*" "$work/fuzz.log" | grep -o "[0-9]*$" || echo "?")
+runs=$(grep -ao "stat::number_of_executed_units: *[0-9]*" "$work/fuzz.log" | grep -o "[0-9]*$" || echo "?")
 echo "fuzz: ok: $runs inputs ran clean in ${seconds}s"
