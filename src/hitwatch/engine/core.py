@@ -51,8 +51,10 @@ IntervalCounts = tuple[
 
 
 def _extras(iv: Interval, row: FullRow) -> None:
-    """A FullRow's virtual host and duration, counted in its interval."""
-    iv.vhosts[row[6]] += 1
+    """A FullRow's virtual host and duration, counted in its interval (a vhost
+    of None: the format has none, as `feed_columns` makes such rows)."""
+    if row[6] is not None:
+        iv.vhosts[row[6]] += 1
     if row[7] is not None:
         iv.durations.append(row[7])
 
@@ -205,7 +207,8 @@ class Engine:
             if vhosts is None and durations is None:
                 self.feed(list(zip(ts, nbytes, sections, hosts, statuses, methods, strict=True)))
             else:
-                extra_v = vhosts if vhosts is not None else repeat("")
+                # No vhost (None) for a format without: not counted as "".
+                extra_v = vhosts if vhosts is not None else repeat(None)
                 extra_d = durations if durations is not None else repeat(None)
                 columns = (ts, nbytes, sections, hosts, statuses, methods, extra_v, extra_d)
                 self.feed(list(zip(*columns, strict=False)))
@@ -573,6 +576,8 @@ class Engine:
             columns = list(zip(*rows, strict=True))
             ts, _nbytes, sections, hosts, statuses, methods = columns[:6]
             vhosts, durations = columns[6:] if len(columns) > 6 else (None, None)
+            if vhosts and vhosts[0] is None:
+                vhosts = None  # a format without vhosts (see feed_columns)
             self._keep(ts, sections, hosts, methods, statuses, vhosts, durations)
             rows.clear()
 
