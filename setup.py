@@ -50,9 +50,11 @@ setup(
             "hitwatch.native._kernel",
             sources=["src/hitwatch/native/_kernel.c"],
             depends=[
+                "src/hitwatch/native/describe.h",
                 "src/hitwatch/native/kernel_core.h",
                 "src/hitwatch/native/parse.h",
                 "src/hitwatch/native/reader.h",
+                "src/hitwatch/native/unicode.h",
             ],
             extra_compile_args=_flags(),
             optional=True,

@@ -15,11 +15,88 @@
  * per key, are exactly the seconds' hits and the intervals' counts handed
  * over. It also asks format detection's questions of the first lines
  * (hw_classify), and reads the log itself (hw_log_next) as a hostile one.
+ *
+ * With bit 16 of the fourth byte the format is a description (describe.h),
+ * made from the next bytes: a length n, then n bytes read as items (a
+ * kind, a field, and a literal or an argument from the tables below: the
+ * shapes format strings have), or with bit 32 handed to hw_desc_load as
+ * they are (a hostile description). Its lines are read with it, and the
+ * vhosts and durations counted are held to the logs like the other keys.
  */
 #include <assert.h>
 #include <stdio.h>
 
 #include "../src/hitwatch/native/kernel_core.h"
+
+/* ------------------------------------------------- descriptions */
+
+static const char *const LITERALS[] = {
+    " ", " - ", " [", "] ", ":", "|", "\t", ", ", " (", ") ", "\"", "ms", " \"", "\" ", "]", "[",
+};
+static const char *const LAYOUTS[] = {
+    "", "%d/%b/%Y:%H:%M:%S %z", "iso8601", "sec", "msec", "usec", "%d/%b/%Y %T",
+    "%e %b %Y %H:%M:%S.%f %z", "%Y-%m-%dT%H:%M:%S%z", "%a %d %b %Y %H:%M %z", "%d/%b/%Y:%H:%M:%S.%f",
+    "%F %T", "%e%m%Y %H%M", "%%T %Y %m %d %H %M %z %f",
+};
+static const char *const UNITS[] = {"s", "ms", "us", "ns"};
+
+/* A description's bytes (hw_desc_load's layout) from n fuzz bytes at d:
+ * each byte an item. Returns its length in out (which holds 64 * n + 1). */
+static size_t make_desc(const uint8_t *d, size_t n, int xff, uint8_t *out) {
+    size_t o = 0;
+    out[o++] = (uint8_t)xff;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = d[i];
+        int kind = b & 3;
+        const char *text = "";
+        int field = 0;
+        if (kind == 0 || kind == 3) {
+            kind = 0;
+            text = LITERALS[(b >> 2) % (sizeof LITERALS / sizeof *LITERALS)];
+        } else {
+            field = (b >> 2) % 13;
+            int arg = b >> 6;
+            if (field == 2) text = LAYOUTS[(b >> 4) % (sizeof LAYOUTS / sizeof *LAYOUTS)];
+            if (field == 9) text = UNITS[arg];
+            if ((field == 1 || field == 8) && arg == 3) text = "port";
+        }
+        size_t len = strlen(text);
+        out[o++] = (uint8_t)kind;
+        out[o++] = (uint8_t)field;
+        out[o++] = (uint8_t)len;
+        out[o++] = 0;
+        memcpy(out + o, text, len);
+        o += len;
+    }
+    return o;
+}
+
+/* One line read with D: a record whose keys lie in the line or are constants,
+ * or a known reason. The line is a copy of its own size (ASan sees overreads). */
+static void check_desc_line(const hw_desc *D, const uint8_t *src, size_t n, uint8_t *scratch) {
+    uint8_t *line = malloc(n ? n : 1);
+    if (line == NULL) abort();
+    memcpy(line, src, n);
+    hw_rec r;
+    hw_stamp_cache stamps = {.ts = -2};
+    int rc = hw_desc_parse(D, line, n, &r, scratch, &stamps);
+    if (rc == HW_OK) {
+        const uint8_t *end = line + n;
+#define IN_LINE(p, len) ((p) >= line && (p) + (len) <= end)
+        if (!IN_LINE(r.status, 3) || r.cls < 1 || r.cls > 5) abort();
+        if (r.ts < 0 || r.ts > HW_MAX_TS || r.nbytes < 0) abort();
+        if (!IN_LINE(r.host, r.host_len) && r.host != HW_DASH) abort();
+        if (!IN_LINE(r.vhost, r.vhost_len) && r.vhost != HW_EMPTY) abort();
+        if (!IN_LINE(r.method, r.method_len) && r.method != HW_OTHER) abort();
+        if (!IN_LINE(r.section, r.section_len) && r.section != HW_OTHER) abort();
+        if (r.has_duration && !(r.duration >= 0 && r.duration < 1e37)) abort();
+#undef IN_LINE
+    } else if (rc != HW_NOT_LINE && rc != HW_BAD_TIMESTAMP && rc != HW_BAD_STATUS &&
+               rc != HW_BAD_BYTES) {
+        abort();
+    }
+    free(line);
+}
 
 /* What must hold whatever the input (besides the absence of memory errors). */
 typedef struct {
@@ -101,6 +178,8 @@ static int64_t tally_log(tally *t, const hw_result *res, int64_t interval) {
         tally_add(t, HW_SECTION, k, r.section, r.section_len, 1);
         tally_add(t, HW_HOST, k, r.host, r.host_len, 1);
         tally_add(t, HW_METHOD, k, r.method, r.method_len, 1);
+        if (r.has_vhost) tally_add(t, HW_VHOST, k, r.vhost, r.vhost_len, 1);
+        if (r.has_duration) tally_add(t, 5, k, (const uint8_t *)&r.duration, 8, 1);
         n++;
     }
     return n;
@@ -121,17 +200,20 @@ static void tally_handed(tally *t, const hw_result *res) {
             if (e->kind == UINT32_MAX) continue;
             tally_add(t, e->kind, iv->k, iv->arena + e->off, e->len, -e->count);
         }
+        for (size_t j = 0; j < iv->durs_n; j++)
+            tally_add(t, 5, iv->k, (const uint8_t *)&iv->durs[j], 8, -1);
     }
 }
 
 /* hw_by_kind + hw_top give each kind's keys once each, in _rank's order,
  * counts summing to the hits; a smaller limit gives the same first ones. */
 static void check_ranked(const hw_interval *iv) {
-    size_t stride = iv->keys_n + 1, n[3];
-    hw_ranked *r = malloc(3 * stride * sizeof *r), *few = malloc(stride * sizeof *r);
+    size_t stride = iv->keys_n + 1, n[HW_KINDS];
+    hw_ranked *r = malloc(HW_KINDS * stride * sizeof *r), *few = malloc(stride * sizeof *r);
     if (r == NULL || few == NULL) abort();
     hw_by_kind(iv, r, stride, n);
-    for (uint32_t kind = 0; kind < 3; kind++) {
+    for (uint32_t kind = 0; kind < HW_KINDS; kind++) {
+        if (kind == HW_VHOST && n[kind] == 0) continue; /* a format without vhosts */
         hw_ranked *a = r + kind * stride;
         memcpy(few, a, n[kind] * sizeof *a);
         size_t limit = (size_t)iv->hits % 7;
@@ -151,8 +233,8 @@ static void check_ranked(const hw_interval *iv) {
     free(few);
 }
 
-static void check_result(const hw_result *res, const uint8_t *data, size_t n, totals *t,
-                         int keep) {
+static void check_result(const hw_kernel *K, const hw_result *res, const uint8_t *data, size_t n,
+                         totals *t, int keep) {
     int64_t lines = 0;
     for (size_t i = 0; i < n; i++) lines += data[i] == '\n';
     if (n && data[n - 1] != '\n') lines++;
@@ -164,7 +246,7 @@ static void check_result(const hw_result *res, const uint8_t *data, size_t n, to
     if (res->rows + res->invalid + res->headers + res->empty != res->lines) abort();
     if (res->bad_n != (size_t)res->invalid) abort();
     for (size_t i = 0; i < res->bad_n; i++)
-        if (res->bad[i].reason < 1 || res->bad[i].reason > 8) abort();
+        if (res->bad[i].reason < 1 || res->bad[i].reason > HW_NOT_LINE) abort();
     t->rows += res->rows;
     t->late += res->late;
     /* Kept across blocks, handed-over seconds and intervals are final: they
@@ -188,15 +270,37 @@ static void check_result(const hw_result *res, const uint8_t *data, size_t n, to
         int64_t st = 0;
         for (int c = 0; c < 5; c++) st += iv->status[c];
         if (st != iv->hits) abort();
-        int64_t per_kind[3] = {0, 0, 0};
+        int64_t per_kind[HW_KINDS] = {0, 0, 0, 0};
         for (size_t j = 0; j < iv->keys_cap; j++) {
             const hw_key *e = &iv->keys[j];
             if (e->kind == UINT32_MAX) continue;
-            if (e->kind > 2 || e->off + e->len > iv->arena_n || e->count <= 0) abort();
+            if (e->kind >= HW_KINDS || e->off + e->len > iv->arena_n || e->count <= 0) abort();
             per_kind[e->kind] += e->count;
         }
-        for (int k = 0; k < 3; k++)
-            if (per_kind[k] != iv->hits) abort();
+        for (int k = 0; k < HW_KINDS; k++)
+            if (per_kind[k] != (k == HW_VHOST && !K->with_vhost ? 0 : iv->hits)) abort();
+        if ((int64_t)iv->durs_n > iv->hits || (iv->durs_n && !K->with_duration)) abort();
+        if (iv->durs_n) { /* the latency of a copy: ranks in order, max the largest */
+            hw_interval copy = *iv;
+            copy.durs = malloc(iv->durs_n * sizeof *iv->durs);
+            if (copy.durs == NULL) abort();
+            memcpy(copy.durs, iv->durs, iv->durs_n * sizeof *iv->durs);
+            hw_latency(&copy);
+            double most = iv->durs[0];
+            for (size_t j = 1; j < iv->durs_n; j++)
+                if (iv->durs[j] > most) most = iv->durs[j];
+            if (!(copy.lat[0] <= copy.lat[1] && copy.lat[1] <= copy.lat[2] &&
+                  copy.lat[2] <= copy.lat[3] && copy.lat[3] == most))
+                abort();
+            size_t below = 0, upto = 0; /* p50 is the value at rank ceil(n / 2) */
+            for (size_t j = 0; j < iv->durs_n; j++) {
+                below += iv->durs[j] < copy.lat[0];
+                upto += iv->durs[j] <= copy.lat[0];
+            }
+            size_t r50 = (50 * iv->durs_n + 99) / 100;
+            if (!(below < r50 && r50 <= upto)) abort();
+            free(copy.durs);
+        }
         check_ranked(iv);
     }
 }
@@ -204,6 +308,27 @@ static void check_result(const hw_result *res, const uint8_t *data, size_t n, to
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 4) return 0;
     int format = data[0] & 1;
+    hw_desc D;
+    memset(&D, 0, sizeof D);
+    if (data[3] & 16) { /* a description, from the bytes after these four */
+        if (size < 5) return 0;
+        size_t n = data[4] % 32;
+        if (size < 5 + n) return 0;
+        const char *why;
+        if (data[3] & 32) {
+            why = hw_desc_load(&D, data + 5, n);
+        } else {
+            uint8_t *blob = malloc(64 * n + 1);
+            if (blob == NULL) abort();
+            size_t len = make_desc(data + 5, n, data[0] & 1, blob);
+            why = hw_desc_load(&D, blob, len);
+            free(blob);
+        }
+        if (why != NULL) return 0; /* refused: nothing else to read it with */
+        format = HW_DESC;
+        data += 1 + n;
+        size -= 1 + n;
+    }
     int64_t interval = 1 + (data[0] >> 1) % 60;
     int64_t lateness = data[1] % 7 == 6 ? 300 : data[1] % 7;
     size_t block = 1 + (size_t)data[2] * 4;
@@ -215,6 +340,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size -= 4;
     hw_kernel K;
     if (hw_init(&K, format, interval, lateness, 0x1234) < 0) abort();
+    if (format == HW_DESC) hw_set_desc(&K, &D);
     K.records = records;
     tally logs = {0};
     if (started) {
@@ -235,7 +361,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (hw_feed(&K, data + pos, end - pos, lineno) < 0) abort();
         hw_result *res = hw_detach(&K, last || !keep);
         if (res == NULL) abort();
-        check_result(res, data + pos, end - pos, &t, keep);
+        check_result(&K, res, data + pos, end - pos, &t, keep);
         if (K.final < final || K.max_ts < max_ts) abort(); /* time never goes back */
         if (records) {
             /* this block's records, in its log; its counts handed over */
@@ -255,6 +381,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (t.hits != 0 || t.late_attributed != t.late) abort();
     if (records) tally_check(&logs); /* every record once in the logs, nothing else */
     hw_free(&K);
+    uint8_t *line_scratch = malloc(2 * HW_MAX_LINE + 64);
+    if (line_scratch == NULL) abort();
+    for (size_t a = 0, count = 0; format == HW_DESC && a < size && count < 32; count++) {
+        const uint8_t *nl = memchr(data + a, '\n', size - a);
+        size_t n = (nl != NULL ? (size_t)(nl - data) : size) - a;
+        if (n <= HW_MAX_LINE) check_desc_line(&D, data + a, n, line_scratch);
+        a += n + 1;
+    }
+    free(line_scratch);
+    hw_desc_free(&D);
     /* The log reader on hostile bytes: the input as a log. */
     for (const uint8_t *p = data, *end = data + size; p < end;) {
         hw_log_rec r;

@@ -55,6 +55,13 @@ seed '\x01\x01\x00\x01h - - [10/Oct/2000:13:55:36 -0700] "GET /a\\"b HTTP/1.0" 2
 seed '\x00\x00\x00\x00"h","-","-",1700000000,"GET http://x/a?b HTTP/1.1",200,1\n' seed-csv2
 seed '\x00\x01\x00\x0e"h","-","-",1700000000,"GET /a/b HTTP/1.1",404,1\n"h\xc3","-","-",1700000002,"x",200,1\n"h","-","-",1699999990,"GET /late",500,1\n' seed-csv-log
 seed '\x03\x00\x01\x06h - - [10/Oct/2000:13:55:36 -0700] "GET /a/b HTTP/1.0" 200 -\nh - - [10/Oct/2000:13:55:37 -0700] "\\x16" 503 1\n' seed-clf-log
+# Descriptions (the fourth byte's 16; 32: raw), then a length and the items
+# (see make_desc): vcombined + %D, with its log on and a line not of it; raw.
+vdesc='\x17\x21\x10\x01\x00\x05\x00\x01\x00\x01\x08\x09\x0c\x0e\x00\x19\x00\x1d\x00\x02\x00\x02\x00\x8d'
+vline='www.example.com:443 10.0.0.1 - - [14/Nov/2023:22:13:20 +0000] "GET /api/user?id=7 HTTP/1.1" 200 1234 "-" "curl/8.4.0" 41535\n'
+seed "\x01\x06\x10\x10$vdesc$vline$vline" seed-desc
+seed "\x15\x01\x00\x1e$vdesc$vline${vline/200/404}\nx\n$vline" seed-desc-log
+seed '\x01\x01\x00\x30\x11\x00\x01\x02\x03\x00sec\x00\x00\x01\x00 \x01\x06\x00\x001700000000 200\n' seed-desc-raw
 
 # The fuzzer's own exit status decides (pipefail and `|| true` would hide it).
 set +e

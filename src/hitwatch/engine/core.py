@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, compress, islice, pairwise, repeat
 from operator import add, eq, floordiv, le, ne
-from typing import Any
+from typing import Any, cast
 
 from hitwatch.engine.intervals import Interval, ReadyReport, ready_of
 from hitwatch.engine.recent import Decode, Recent
@@ -44,10 +44,19 @@ TimeState = tuple[bool, int, int, int, int, int]
 """(started, start, final, max_ts, min_ts, invalid before start): see `Engine.time_state`."""
 
 
-IntervalCounts = tuple[
-    int, int, int, int, int, Sequence[int], Mapping[str, int], Mapping[str, int], Mapping[str, int]
-]
-"""(k, hits, bytes, late, invalid, hits by status class 1xx..5xx, sections, hosts, methods)."""
+IntervalCounts = (
+    tuple[
+        int, int, int, int, int, Sequence[int],
+        Mapping[str, int], Mapping[str, int], Mapping[str, int],
+    ]
+    | tuple[
+        int, int, int, int, int, Sequence[int],
+        Mapping[str, int], Mapping[str, int], Mapping[str, int],
+        Mapping[str, int], Sequence[float],
+    ]
+)  # fmt: skip
+"""(k, hits, bytes, late, invalid, hits by status class 1xx..5xx, sections, hosts, methods),
+and for a format with them (vhosts, durations of the records that have one)."""
 
 
 def _extras(iv: Interval, row: FullRow) -> None:
@@ -319,8 +328,8 @@ class Engine:
         reports are made from them as they are.
 
         `records` is the block's log of accepted records (`Engine(decode=...)`
-        reads it): the rules that count records get them, and `recent` keeps
-        the log for their `top`.
+        reads it, vhosts and durations included): the rules that count
+        records get them, and `recent` keeps the log for their `top`.
         """
         if self._ended:
             raise RuntimeError("engine already finished")
@@ -330,7 +339,8 @@ class Engine:
         self.invalid += invalid
         self.max_late = max(self.max_late, max_late)
         self._seconds.update(seconds)
-        for k, hits, nbytes, late_k, invalid_k, status, sections, hosts, methods in intervals:
+        for counts in intervals:
+            k, hits, nbytes, late_k, invalid_k, status, sections, hosts, methods, *extra = counts
             iv = self._interval(k)
             iv.hits += hits
             iv.bytes += nbytes
@@ -342,6 +352,10 @@ class Engine:
             iv.sections.update(sections)
             iv.hosts.update(hosts)
             iv.methods.update(methods)
+            if extra:  # a format with them: vhosts, durations
+                vhosts, durations = cast(tuple[Mapping[str, int], Sequence[float]], extra)
+                iv.vhosts.update(vhosts)
+                iv.durations.extend(durations)
         if ready:
             if not self._intervals.keys().isdisjoint(ready):
                 raise RuntimeError("a ranked interval the engine holds counts of")
@@ -350,10 +364,10 @@ class Engine:
             # Accepted records are newer than what was final before the block.
             low = self.final + 1 if self.started else 0
             if any(rule.counts for rule in self.rules):
-                accepted = self.recent.records(records)
+                accepted = self.recent.log_columns(records)
                 for rule in self.rules:
                     rule.count(*accepted)
-                self.recent.add(*accepted)
+                self.recent.add(*accepted[:6])
             else:
                 self.recent.add_log(records, low, max_ts)
         self.max_ts = max_ts

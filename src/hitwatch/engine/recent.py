@@ -17,8 +17,11 @@ from typing import Any
 
 from hitwatch.model import Column
 
-Log = tuple[Sequence[int], Column, Column, Column, Column]
-"""(ts, sections, hosts, methods, statuses): a record log, decoded."""
+Log = tuple[
+    Sequence[int], Column, Column, Column, Column, Column | None, Sequence[float | None] | None
+]
+"""(ts, sections, hosts, methods, statuses, vhosts, durations): a record log,
+decoded (vhosts and durations None for a format without them)."""
 
 Records = tuple[Sequence[int], Column, Column, Column, Column, Column]
 """(ts, sections, hosts, methods, statuses, vhosts) of accepted records."""
@@ -102,8 +105,14 @@ class Recent:
         self._blocks = deque((int(low), int(high), tuple(columns)) for low, high, columns in blocks)
 
     def records(self, log: bytes) -> Records:
-        """A record log's records (its vhosts empty: the kernel's formats have none)."""
+        """A record log's records (vhosts empty for a format without them)."""
         return self._records(log)
+
+    def log_columns(self, log: bytes) -> Log:
+        """A record log's columns, as the rules count them."""
+        if self.decode is None:
+            raise RuntimeError("a record log without a decoder")
+        return self.decode(log)
 
     def _records(self, data: Records | bytes | _Sorted) -> Records:
         if isinstance(data, _Sorted):
@@ -111,6 +120,7 @@ class Recent:
         if isinstance(data, bytes):
             if self.decode is None:
                 raise RuntimeError("a record log without a decoder")
-            ts, sections, hosts, methods, statuses = self.decode(data)
-            return (ts, sections, hosts, methods, statuses, [""] * len(ts))
+            ts, sections, hosts, methods, statuses, vhosts, _ = self.decode(data)
+            vh = vhosts if vhosts is not None else [""] * len(ts)
+            return (ts, sections, hosts, methods, statuses, vh)
         return data

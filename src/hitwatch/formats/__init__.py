@@ -7,7 +7,11 @@ table, in `hitwatch.readers.make_reader`, never by guessing.
 
 CSV, CLF and Combined have parsers of their own; every other format is data
 (`formats.describe`): the presets of `formats.presets`, and what `resolve`
-registers for `--log-format`, `--json-fields` and `--forwarded-for`.
+registers for `--log-format`, `--json-fields` and `--forwarded-for`. The
+kernel reads every text format from its description too (`native` "desc";
+`hitwatch.native.format_code` may still decline one, see its `description`);
+JSON and W3C formats stay Python's (W3C: the `#Fields:` lines before a
+worker thread's part of a file say how to read it).
 """
 
 from __future__ import annotations
@@ -36,8 +40,17 @@ class FormatInfo:
     name: str
     shape: str  # one line for --help
     make: Callable[[], Format]
-    native: str | None = None  # the kernel's format (`native.FORMATS`), if it parses this one
+    native: str | None = None  # the kernel's format ("csv", "clf", "desc"), if it parses this one
     example: tuple[str, ...] = ()  # lines of this shape, for `hitwatch formats`
+
+
+TEXT = "desc"
+"""`FormatInfo.native` of a text format: the kernel reads its description."""
+
+
+def _native(kind: str) -> str | None:
+    """What parses a preset of this kind natively: its description, for a text one."""
+    return TEXT if kind in ("apache", "notation") else None
 
 
 _CLF_EXAMPLE = '10.0.0.1 - - [14/Nov/2023:22:13:20 +0000] "GET /api/user?id=7 HTTP/1.1" 200 1234'
@@ -61,7 +74,9 @@ FORMATS: dict[str, FormatInfo] = {
         example=(_CLF_EXAMPLE + ' "https://www.example.com/" "curl/8.4.0"',),
     ),
     **{
-        name: FormatInfo(name, preset.shape, maker(name), example=preset.example)
+        name: FormatInfo(
+            name, preset.shape, maker(name), native=_native(preset.kind), example=preset.example
+        )
         for name, preset in PRESETS.items()
     },
 }
@@ -254,7 +269,9 @@ def resolve(
         name = log_format
         if name not in FORMATS:
             desc = compile_format(log_format)
-            FORMATS[name] = FormatInfo(name, "format string", lambda: TextFormat(name, desc))
+            FORMATS[name] = FormatInfo(
+                name, "format string", lambda: TextFormat(name, desc), native=TEXT
+            )
     if not forwarded_for:
         return name
     if name == "auto":
@@ -283,5 +300,6 @@ def _with_xff(name: str) -> str:
             f"--forwarded-for: format {name} has no X-Forwarded-For field "
             "(nginx: $http_x_forwarded_for, Apache: %{X-Forwarded-For}i, JSON: xff=PATH)"
         )
-    FORMATS[key] = FormatInfo(key, FORMATS[name].shape, make_xff)
+    native = TEXT if isinstance(probe, TextFormat) and FORMATS[name].native == TEXT else None
+    FORMATS[key] = FormatInfo(key, FORMATS[name].shape, make_xff, native=native)
     return key

@@ -1,6 +1,6 @@
 /* hitwatch.native._kernel: the Python face of kernel_core.h. Bytes in, counts out.
  *
- * Kernel(format, interval, lateness, top, records): set_state(..., floor) takes the
+ * Kernel(format, interval, lateness, top, records, desc): set_state(..., floor) takes the
  * engine's time state while the kernel holds no counts, and the largest k of
  * an interval the engine holds counts of (complete intervals past it are
  * handed over ranked, see export_ready); feed(data, first_lineno, last, all)
@@ -13,6 +13,9 @@
  * With records=True each result also carries the log of the records it
  * accepted, as bytes (kernel_core.h, hw_log_record), which Python decodes
  * only when a rule needs them: records_columns(log) gives its columns.
+ * Format DESC reads any text format from its description (describe.h; `desc`,
+ * as hitwatch.native.description makes it): its results carry the vhosts
+ * and durations of the format's records too (see _kernel.pyi).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,6 +30,7 @@
 
 typedef struct {
     PyObject_HEAD hw_kernel k;
+    hw_desc desc; /* format DESC: the description, which k (and the workers) read */
     int ready;
     int busy;
     /* Complete intervals with k > floor are ranked here for Report (see
@@ -52,19 +56,32 @@ static void Kernel_dealloc(KernelObject *self) {
     reader_stop(self);
 #endif
     if (self->ready) hw_free(&self->k);
+    hw_desc_free(&self->desc);
     free(self->rank_buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"format", "interval", "lateness", "top", "records", NULL};
+    static char *kwlist[] = {"format", "interval", "lateness", "top", "records", "desc", NULL};
     int format, records = 0;
     long long interval, lateness, top = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLL|Lp", kwlist, &format, &interval, &lateness,
-                                     &top, &records))
+    Py_buffer desc = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iLL|Lpy*", kwlist, &format, &interval,
+                                     &lateness, &top, &records, &desc))
         return -1;
-    if (format != HW_CSV && format != HW_CLF) {
-        PyErr_SetString(PyExc_ValueError, "format must be 0 (csv) or 1 (clf)");
+    int has_desc = desc.obj != NULL;
+    hw_desc loaded;
+    memset(&loaded, 0, sizeof loaded);
+    const char *why = NULL;
+    if (format != HW_CSV && format != HW_CLF && format != HW_DESC)
+        why = "format must be 0 (csv), 1 (clf) or 2 (desc)";
+    else if ((format == HW_DESC) != has_desc)
+        why = "a description goes with format 2 (desc), and only with it";
+    else if (has_desc)
+        why = hw_desc_load(&loaded, desc.buf, (size_t)desc.len);
+    if (has_desc) PyBuffer_Release(&desc);
+    if (why) {
+        PyErr_SetString(PyExc_ValueError, why);
         return -1;
     }
     if (interval <= 0 || lateness < 0 || lateness > (1LL << 60) || interval > (1LL << 60)) {
@@ -72,17 +89,21 @@ static int Kernel_init(KernelObject *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     if (self->busy) {
+        hw_desc_free(&loaded);
         PyErr_SetString(PyExc_RuntimeError, "Kernel is busy");
         return -1;
     }
     if (self->ready) hw_free(&self->k);
     self->ready = 0;
+    hw_desc_free(&self->desc);
+    self->desc = loaded;
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)self << 16) ^ (uint64_t)clock();
     if (hw_init(&self->k, format, interval, lateness, hw_mix(seed)) < 0) {
         hw_free(&self->k);
         PyErr_NoMemory();
         return -1;
     }
+    if (format == HW_DESC) hw_set_desc(&self->k, &self->desc);
     self->k.records = records;
     self->ready = 1;
     self->top = top < 0 ? -1 : top;
@@ -127,11 +148,23 @@ static PyObject *bytes_total(const hw_interval *iv) {
     return out;
 }
 
-/* (k, hits, bytes, late, invalid, (1xx..5xx), sections, hosts, methods) */
-static PyObject *export_interval(const hw_interval *iv) {
-    PyObject *dicts[3] = {PyDict_New(), PyDict_New(), PyDict_New()};
-    PyObject *item = NULL;
-    if (!dicts[0] || !dicts[1] || !dicts[2]) goto done;
+/* A list of the durations of an interval, as floats. */
+static PyObject *durations_list(const hw_interval *iv) {
+    PyObject *list = PyList_New((Py_ssize_t)iv->durs_n);
+    for (size_t i = 0; list && i < iv->durs_n; i++) {
+        PyObject *d = PyFloat_FromDouble(iv->durs[i]);
+        if (d == NULL) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    return list;
+}
+
+/* (k, hits, bytes, late, invalid, (1xx..5xx), sections, hosts, methods), and
+ * for a description (`full`) its vhosts and the list of its durations too. */
+static PyObject *export_interval(const hw_interval *iv, int full) {
+    PyObject *dicts[HW_KINDS] = {PyDict_New(), PyDict_New(), PyDict_New(), PyDict_New()};
+    PyObject *item = NULL, *durs = NULL;
+    if (!dicts[0] || !dicts[1] || !dicts[2] || !dicts[3]) goto done;
     for (size_t i = 0; i < iv->keys_cap; i++) {
         const hw_key *e = &iv->keys[i];
         if (e->kind == UINT32_MAX) continue;
@@ -139,13 +172,27 @@ static PyObject *export_interval(const hw_interval *iv) {
     }
     PyObject *bytes = bytes_total(iv);
     if (bytes == NULL) goto done;
-    item = Py_BuildValue("(LLNLL(LLLLL)OOO)", (long long)iv->k, (long long)iv->hits, bytes,
-                         (long long)iv->late, (long long)iv->invalid, (long long)iv->status[0],
-                         (long long)iv->status[1], (long long)iv->status[2],
-                         (long long)iv->status[3], (long long)iv->status[4],
-                         dicts[HW_SECTION], dicts[HW_HOST], dicts[HW_METHOD]);
+    if (full && (durs = durations_list(iv)) == NULL) {
+        Py_DECREF(bytes);
+        goto done;
+    }
+    if (full)
+        item = Py_BuildValue("(LLNLL(LLLLL)OOOOO)", (long long)iv->k, (long long)iv->hits, bytes,
+                             (long long)iv->late, (long long)iv->invalid,
+                             (long long)iv->status[0], (long long)iv->status[1],
+                             (long long)iv->status[2], (long long)iv->status[3],
+                             (long long)iv->status[4], dicts[HW_SECTION], dicts[HW_HOST],
+                             dicts[HW_METHOD], dicts[HW_VHOST], durs);
+    else
+        item = Py_BuildValue("(LLNLL(LLLLL)OOO)", (long long)iv->k, (long long)iv->hits, bytes,
+                             (long long)iv->late, (long long)iv->invalid,
+                             (long long)iv->status[0], (long long)iv->status[1],
+                             (long long)iv->status[2], (long long)iv->status[3],
+                             (long long)iv->status[4], dicts[HW_SECTION], dicts[HW_HOST],
+                             dicts[HW_METHOD]);
 done:
-    for (int d = 0; d < 3; d++) Py_XDECREF(dicts[d]);
+    for (int d = 0; d < HW_KINDS; d++) Py_XDECREF(dicts[d]);
+    Py_XDECREF(durs);
     return item;
 }
 
@@ -176,18 +223,29 @@ static PyObject *ranked_pairs(const hw_interval *iv, const hw_key *keys, size_t 
 
 /* A compacted interval (hw_compact) as the fields of its Report after the
  * two times: (hits, bytes, status, methods, sections, hosts, errors_5xx,
- * late, invalid), ranked as Engine._emit_report ranks them. */
-static PyObject *export_ready(const hw_interval *iv) {
-    size_t n[3] = {0, 0, 0};
+ * late, invalid), ranked as Engine._emit_report ranks them; for a
+ * description (`full`) then its vhosts, ranked, and its latency, (p50, p95,
+ * p99, max, records) or None. */
+static PyObject *export_ready(const hw_interval *iv, int full) {
+    size_t n[HW_KINDS] = {0, 0, 0, 0};
     for (size_t i = 0; i < iv->keys_n; i++) n[iv->keys[i].kind]++;
-    const hw_key *keys = iv->keys; /* methods, then sections, then hosts */
+    const hw_key *keys = iv->keys; /* methods, then sections, then hosts, then vhosts */
     PyObject *methods = ranked_pairs(iv, keys, n[HW_METHOD]);
     PyObject *sections = methods ? ranked_pairs(iv, keys + n[HW_METHOD], n[HW_SECTION]) : NULL;
     PyObject *hosts =
         sections ? ranked_pairs(iv, keys + n[HW_METHOD] + n[HW_SECTION], n[HW_HOST]) : NULL;
+    PyObject *vhosts = hosts ? ranked_pairs(iv, keys + n[HW_METHOD] + n[HW_SECTION] + n[HW_HOST],
+                                            n[HW_VHOST])
+                             : NULL;
+    PyObject *latency = NULL;
+    if (vhosts && iv->lat_n > 0)
+        latency = Py_BuildValue("(ddddL)", iv->lat[0], iv->lat[1], iv->lat[2], iv->lat[3],
+                                (long long)iv->lat_n);
+    else if (vhosts)
+        latency = Py_NewRef(Py_None);
     Py_ssize_t classes = 0;
     for (int c = 0; c < 5; c++) classes += iv->status[c] != 0;
-    PyObject *status = hosts ? PyTuple_New(classes) : NULL;
+    PyObject *status = latency ? PyTuple_New(classes) : NULL;
     PyObject *bytes = status ? bytes_total(iv) : NULL;
     for (int c = 0, i = 0; bytes && c < 5; c++) {
         if (!iv->status[c]) continue;
@@ -201,13 +259,19 @@ static PyObject *export_ready(const hw_interval *iv) {
         PyTuple_SET_ITEM(status, i++, pair);
     }
     PyObject *out = NULL;
-    if (bytes)
+    if (bytes && full)
+        out = Py_BuildValue("(LOOOOOLLLOO)", (long long)iv->hits, bytes, status, methods,
+                            sections, hosts, (long long)iv->status[4], (long long)iv->late,
+                            (long long)iv->invalid, vhosts, latency);
+    else if (bytes)
         out = Py_BuildValue("(LOOOOOLLL)", (long long)iv->hits, bytes, status, methods, sections,
                             hosts, (long long)iv->status[4], (long long)iv->late,
                             (long long)iv->invalid);
     Py_XDECREF(methods);
     Py_XDECREF(sections);
     Py_XDECREF(hosts);
+    Py_XDECREF(vhosts);
+    Py_XDECREF(latency);
     Py_XDECREF(status);
     Py_XDECREF(bytes);
     return out;
@@ -239,7 +303,7 @@ static PyObject *result_to_python(KernelObject *self, const hw_result *res) {
             goto fail;
         }
         if (iv->ranked) {
-            PyObject *payload = export_ready(iv);
+            PyObject *payload = export_ready(iv, self->k.format == HW_DESC);
             PyObject *k = payload ? PyLong_FromLongLong(iv->k) : NULL;
             int rc = k ? PyDict_SetItem(ready, k, payload) : -1;
             Py_XDECREF(k);
@@ -249,7 +313,7 @@ static PyObject *result_to_python(KernelObject *self, const hw_result *res) {
         }
         /* From here on the engine may hold counts of this interval. */
         if (iv->k > self->floor) self->floor = iv->k;
-        PyObject *item = export_interval(iv);
+        PyObject *item = export_interval(iv, self->k.format == HW_DESC);
         int rc = item ? PyList_Append(intervals, item) : -1;
         Py_XDECREF(item);
         if (rc < 0) goto fail;
@@ -525,21 +589,28 @@ typedef struct {
     PyObject *value;
 } ts_slot;
 
-static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) {
+/* The columns of a record log: (ts, sections, hosts, methods, statuses),
+ * and with `full` its (vhosts, durations) too, each None when no record has
+ * that column (else "" and None where a record has not). */
+static PyObject *records_of(PyObject *arg, int full) {
     Py_buffer buf;
     if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0) return NULL;
     const uint8_t *start = buf.buf, *end = start + buf.len, *p = start;
     hw_log_rec r;
     Py_ssize_t n = 0;
+    int vhosts = 0, durations = 0;
     while (p < end) { /* all of it checked before anything is made */
         if (hw_log_next(&p, end, &r) < 0) {
             PyBuffer_Release(&buf);
             PyErr_SetString(PyExc_ValueError, "a malformed record log");
             return NULL;
         }
+        vhosts |= r.has_vhost;
+        durations |= r.dur_column;
         n++;
     }
-    PyObject *cols[5] = {NULL, NULL, NULL, NULL, NULL}, *out = NULL;
+    int ncols = full ? 7 : 5;
+    PyObject *cols[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL}, *out = NULL;
     ts_slot *stamps = PyMem_Calloc(TS_SLOTS, sizeof *stamps);
     if (stamps == NULL) {
         PyErr_NoMemory();
@@ -547,6 +618,11 @@ static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) 
     }
     for (int c = 0; c < 5; c++)
         if ((cols[c] = PyList_New(n)) == NULL) goto done;
+    if (full) {
+        cols[5] = vhosts ? PyList_New(n) : Py_NewRef(Py_None);
+        cols[6] = durations ? PyList_New(n) : Py_NewRef(Py_None);
+        if (cols[5] == NULL || cols[6] == NULL) goto done;
+    }
     p = start;
     for (Py_ssize_t i = 0; i < n; i++) {
         (void)hw_log_next(&p, end, &r);
@@ -577,15 +653,98 @@ static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) 
         PyList_SET_ITEM(cols[2], i, host);
         PyList_SET_ITEM(cols[3], i, method);
         PyList_SET_ITEM(cols[4], i, *status);
+        if (full && vhosts) {
+            PyObject *vhost = r.has_vhost ? decode_key(r.vhost, r.vhost_len)
+                                          : PyUnicode_FromStringAndSize("", 0);
+            if (vhost == NULL) goto done;
+            PyList_SET_ITEM(cols[5], i, vhost);
+        }
+        if (full && durations) {
+            PyObject *d = r.has_duration ? PyFloat_FromDouble(r.duration) : Py_NewRef(Py_None);
+            if (d == NULL) goto done;
+            PyList_SET_ITEM(cols[6], i, d);
+        }
     }
-    out = PyTuple_Pack(5, cols[0], cols[1], cols[2], cols[3], cols[4]);
+    out = full ? PyTuple_Pack(7, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6])
+               : PyTuple_Pack(5, cols[0], cols[1], cols[2], cols[3], cols[4]);
 done:
     /* Lists not filled yet hold NULLs, which their deallocation skips. */
-    for (int c = 0; c < 5; c++) Py_XDECREF(cols[c]);
+    for (int c = 0; c < ncols; c++) Py_XDECREF(cols[c]);
     if (stamps != NULL)
         for (size_t i = 0; i < TS_SLOTS; i++) Py_XDECREF(stamps[i].value);
     PyMem_Free(stamps);
     PyBuffer_Release(&buf);
+    return out;
+}
+
+static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) {
+    return records_of(arg, 0);
+}
+
+static PyObject *hw_records_full(PyObject *Py_UNUSED(module), PyObject *arg) {
+    return records_of(arg, 1);
+}
+
+/* ------------------------------------------------------ descriptions */
+
+static PyObject *hw_describe_problem(PyObject *Py_UNUSED(module), PyObject *arg) {
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0) return NULL;
+    hw_desc D;
+    const char *why = hw_desc_load(&D, buf.buf, (size_t)buf.len);
+    PyBuffer_Release(&buf);
+    if (why) return PyUnicode_FromString(why);
+    hw_desc_free(&D);
+    Py_RETURN_NONE;
+}
+
+/* parse_line(desc, line): one line read with a description, as the kernel
+ * reads it (for tests): (ts, bytes, section, host, status, method, vhost,
+ * duration or None), keys decoded with errors="replace", or the reason
+ * code of an invalid line (100: a header). */
+static PyObject *hw_parse_desc_line(PyObject *Py_UNUSED(module), PyObject *args) {
+    Py_buffer desc, line;
+    if (!PyArg_ParseTuple(args, "y*y*", &desc, &line)) return NULL;
+    hw_desc D;
+    const char *why = hw_desc_load(&D, desc.buf, (size_t)desc.len);
+    PyBuffer_Release(&desc);
+    if (why) {
+        PyBuffer_Release(&line);
+        PyErr_SetString(PyExc_ValueError, why);
+        return NULL;
+    }
+    hw_kernel K;
+    PyObject *out = NULL;
+    if (hw_init(&K, HW_DESC, 1, 0, 0) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    hw_set_desc(&K, &D);
+    const uint8_t *p = line.buf;
+    size_t n = (size_t)line.len;
+    if (n && p[n - 1] == '\r') n--;
+    hw_rec r;
+    int64_t nfields = 0;
+    int reason = hw_parse_k(&K, p, n, &r, &nfields);
+    if (reason != HW_OK) {
+        out = PyLong_FromLong(reason);
+        goto done;
+    }
+    PyObject *duration = r.has_duration ? PyFloat_FromDouble(r.duration) : Py_NewRef(Py_None);
+#define HW_TEXT(s, n) PyUnicode_DecodeUTF8((const char *)(s), (Py_ssize_t)(n), "replace")
+    PyObject *keys[5] = {HW_TEXT(r.section, r.section_len), HW_TEXT(r.host, r.host_len),
+                         HW_TEXT(r.status, 3), HW_TEXT(r.method, r.method_len),
+                         HW_TEXT(r.vhost, r.vhost_len)};
+#undef HW_TEXT
+    if (duration && keys[0] && keys[1] && keys[2] && keys[3] && keys[4])
+        out = Py_BuildValue("(LLOOOOOO)", (long long)r.ts, (long long)r.nbytes, keys[0], keys[1],
+                            keys[2], keys[3], keys[4], duration);
+    Py_XDECREF(duration);
+    for (int i = 0; i < 5; i++) Py_XDECREF(keys[i]);
+done:
+    hw_free(&K);
+    hw_desc_free(&D);
+    PyBuffer_Release(&line);
     return out;
 }
 
@@ -597,6 +756,14 @@ static PyMethodDef module_methods[] = {
      "records_columns(log): (ts, sections, hosts, methods, statuses) of a record log "
      "(Kernel(..., records=True)), as lists; keys decoded with errors=\"replace\", statuses "
      "as their three digits; ValueError when it is malformed"},
+    {"records_full", (PyCFunction)hw_records_full, METH_O,
+     "records_full(log): records_columns(log) and (vhosts, durations), each None when no "
+     "record of the log has it"},
+    {"describe_problem", (PyCFunction)hw_describe_problem, METH_O,
+     "describe_problem(desc): why the kernel cannot read this description, or None"},
+    {"parse_line", (PyCFunction)hw_parse_desc_line, METH_VARARGS,
+     "parse_line(desc, line): the record the kernel reads from one line with a description "
+     "(ts, bytes, section, host, status, method, vhost, duration), or its reason code"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -622,6 +789,8 @@ PyMODINIT_FUNC PyInit__kernel(void) {
     }
     if (PyModule_AddIntConstant(m, "CSV", HW_CSV) < 0 ||
         PyModule_AddIntConstant(m, "CLF", HW_CLF) < 0 ||
+        PyModule_AddIntConstant(m, "DESC", HW_DESC) < 0 ||
+        PyModule_AddStringConstant(m, "UNIDATA_VERSION", HW_UNIDATA_VERSION) < 0 ||
         PyModule_AddIntConstant(m, "MAX_LINE", HW_MAX_LINE) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -2,9 +2,11 @@
 
 CSV: int
 CLF: int
+DESC: int  # any text format, from its description (Kernel(DESC, ..., desc=...))
 MAX_LINE: int
+UNIDATA_VERSION: str  # the Unicode version of its digits and spaces (see unicode.h)
 
-Interval = tuple[
+PlainInterval = tuple[
     int,  # k: the interval [kR, kR + R)
     int,  # hits
     int,  # bytes
@@ -16,9 +18,26 @@ Interval = tuple[
     dict[str, int],  # methods
 ]
 
+DescInterval = tuple[
+    int,
+    int,
+    int,
+    int,
+    int,
+    tuple[int, int, int, int, int],
+    dict[str, int],
+    dict[str, int],
+    dict[str, int],
+    dict[str, int],  # vhosts (empty when the format has none)
+    list[float],  # the durations of its records that have one
+]
+
+Interval = PlainInterval | DescInterval
+"""An interval's counts; a kernel of format DESC hands over the longer ones."""
+
 Ranked = tuple[tuple[str, int], ...]
 
-Ready = tuple[
+PlainReady = tuple[
     int,  # hits
     int,  # bytes
     Ranked,  # status classes with hits, by name
@@ -29,7 +48,24 @@ Ready = tuple[
     int,  # late lines attributed to it
     int,  # invalid lines attributed to it
 ]
-"""A complete interval as the fields of its Report after start_ts and end_ts."""
+
+DescReady = tuple[
+    int,
+    int,
+    Ranked,
+    Ranked,
+    Ranked,
+    Ranked,
+    int,
+    int,
+    int,
+    Ranked,  # top vhosts, ranked
+    tuple[float, float, float, float, int] | None,  # latency: p50, p95, p99, max, records
+]
+
+Ready = PlainReady | DescReady
+"""A complete interval as the fields of its Report after start_ts and end_ts
+(a kernel of format DESC hands over the longer ones)."""
 
 Fed = tuple[
     int,  # bytes of `data` used: up to its last newline, or all of it when `last`
@@ -56,25 +92,57 @@ Fed = tuple[
 
 The record log (records=True) holds, per record counted (not late, not
 invalid, not a header or an empty line), little-endian and unpadded:
-int64 ts, uint16 status (100-599, its three digits as a number), uint16
-method length, uint32 section length, uint32 host length, then the method,
-section and host bytes as the kernel counts them (raw, undecoded; "(other)"
-where it has no method or section). `records_columns` and
-`hitwatch.native.decode_records` read it.
+int64 ts, uint16 status (100-599, its three digits as a number; | 0x4000
+when a duration follows, | 0x8000 when a vhost does), uint16 method length,
+uint32 section length, uint32 host length, [float64 duration, NaN for
+none], [uint32 vhost length], then the method, section and host bytes as
+the kernel counts them (raw, undecoded; "(other)" where it has no method
+or section), [then the vhost's]. A kernel of format DESC sets the flags its
+format has fields for on every record; CSV and CLF set none.
+`records_columns`, `records_full` and `hitwatch.native.decode_records(_full)`
+read it.
 """
 
 Columns = tuple[list[int], list[str], list[str], list[str], list[str]]
 """(ts, sections, hosts, methods, statuses) of a record log, keys decoded with
 errors="replace", statuses as their three digits ("404")."""
 
+FullColumns = tuple[
+    list[int],
+    list[str],
+    list[str],
+    list[str],
+    list[str],
+    list[str] | None,  # vhosts: None when no record has one
+    list[float | None] | None,  # durations: None when no record has the column
+]
+
 def classify(line: bytes, /) -> int: ...
 
 # The columns of a record log (see Fed); ValueError when it is malformed.
 def records_columns(log: bytes | bytearray | memoryview, /) -> Columns: ...
 
+# records_columns with the vhosts and durations.
+def records_full(log: bytes | bytearray | memoryview, /) -> FullColumns: ...
+
+# Why the kernel cannot read a description (hitwatch.native.encode_description), or None.
+def describe_problem(desc: bytes, /) -> str | None: ...
+
+# One line read with a description (tests): (ts, bytes, section, host, status,
+# method, vhost, duration or None), or the reason code of an invalid line.
+def parse_line(
+    desc: bytes, line: bytes, /
+) -> tuple[int, int, str, str, str, str, str, float | None] | int: ...
+
 class Kernel:
     def __init__(
-        self, format: int, interval: int, lateness: int, top: int = -1, records: bool = False
+        self,
+        format: int,
+        interval: int,
+        lateness: int,
+        top: int = -1,
+        records: bool = False,
+        desc: bytes = ...,
     ) -> None: ...
     def set_state(
         self,

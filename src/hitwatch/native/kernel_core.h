@@ -20,6 +20,7 @@
 #ifndef HITWATCH_KERNEL_CORE_H
 #define HITWATCH_KERNEL_CORE_H
 
+#include "describe.h"
 #include "parse.h"
 
 /* ------------------------------------------------------------- tables */
@@ -65,7 +66,7 @@ static inline uint64_t hw_hash16(uint64_t a, uint64_t b) {
 }
 #endif
 
-/* One key (section, host or method) counted in one interval. No hash is kept,
+/* One key (section, host, method or vhost) counted in one interval. No hash is kept,
  * so that an entry is 40 bytes: rehashing recomputes it, and probes compare
  * the words, which decide for keys of up to 16 bytes. */
 typedef struct {
@@ -88,9 +89,17 @@ typedef struct hw_interval {
     size_t keys_cap, keys_n;
     uint8_t *arena;
     size_t arena_cap, arena_n;
+    /* The durations of its records that have one (a description with a
+     * DURATION field), in no particular order. */
+    double *durs;
+    size_t durs_n, durs_cap;
     /* 1 after hw_compact: `keys` is then a plain array of the keys its report
-     * lists, in its order (methods, then sections, then hosts), not a table. */
+     * lists, in its order (methods, then sections, then hosts, then vhosts),
+     * not a table, and `lat` its latency (model.latency_of) when lat_n > 0:
+     * p50, p95, p99 and max of its lat_n durations. */
     int ranked;
+    double lat[4];
+    int64_t lat_n;
     struct hw_interval *next_free;
 } hw_interval;
 
@@ -109,10 +118,13 @@ typedef struct {
 #define HW_KEEP_KEYS 4096    /* larger key tables are freed, not recycled */
 #define HW_FRESH_KEYS 256    /* at most this many slots for a fresh interval's key table */
 #define HW_FRESH_ARENA 4096  /* and at most this many bytes for its arena */
+#define HW_KEEP_DURS 65536   /* larger arrays of durations are freed, not recycled */
 
 typedef struct {
     /* options */
     int format;
+    const hw_desc *desc; /* HW_DESC: the description (not owned) */
+    int with_vhost, with_duration; /* HW_DESC: the format has vhosts, durations */
     int64_t interval, lag;
     uint64_t seed;
     /* time state (SPEC §2) */
@@ -167,6 +179,7 @@ static void hw_keys_empty(hw_key *keys, size_t cap) { memset(keys, 0xff, cap * s
 static void hw_iv_destroy(hw_interval *iv) {
     free(iv->keys);
     free(iv->arena);
+    free(iv->durs);
     free(iv);
 }
 
@@ -184,6 +197,8 @@ static hw_interval *hw_iv_new(hw_kernel *K, int64_t k) {
     size_t keys_cap = iv->keys_cap;
     uint8_t *arena = iv->arena;
     size_t arena_cap = iv->arena_cap;
+    double *durs = iv->durs;
+    size_t durs_cap = iv->durs_cap;
     if (keys == NULL) {
         keys_cap = K->keys_cap0;
         keys = malloc(keys_cap * sizeof *keys);
@@ -205,12 +220,15 @@ static hw_interval *hw_iv_new(hw_kernel *K, int64_t k) {
     iv->keys_cap = keys_cap;
     iv->arena = arena;
     iv->arena_cap = arena_cap;
+    iv->durs = durs;
+    iv->durs_cap = durs_cap;
     return iv;
 }
 
 /* Give a handed-over interval back to the pool (its memory is reused). */
 static void hw_iv_release(hw_kernel *K, hw_interval *iv) {
-    if (K->pool_n >= HW_POOL_MAX || iv->keys_cap > HW_KEEP_KEYS || iv->ranked) {
+    if (K->pool_n >= HW_POOL_MAX || iv->keys_cap > HW_KEEP_KEYS || iv->ranked ||
+        iv->durs_cap > HW_KEEP_DURS) {
         hw_iv_destroy(iv);
         return;
     }
@@ -245,6 +263,23 @@ static int hw_init(hw_kernel *K, int format, int64_t interval, int64_t lateness,
     if (!K->ivs || !K->secs || !K->scratch) return -1;
     for (size_t i = 0; i < K->secs_cap; i++) K->secs[i].ts = -1;
     return 0;
+}
+
+/* Makes K read description D (HW_DESC), which must outlive it. */
+static void hw_set_desc(hw_kernel *K, const hw_desc *D) {
+    K->desc = D;
+    K->with_vhost = D->has[HW_F_VHOST];
+    K->with_duration = D->ndur > 0;
+}
+
+/* hw_parse_line for kernel K's format: one line without its line ending. */
+static inline int hw_parse_k(hw_kernel *K, const uint8_t *p, size_t n, hw_rec *r,
+                             int64_t *nfields) {
+    if (K->format != HW_DESC)
+        return hw_parse_line(K->format, p, n, r, K->scratch, &K->stamps, nfields);
+    if (n > HW_MAX_LINE) return HW_OVERLONG;
+    if (hw_is_header(p, n)) return HW_HEADER;
+    return hw_desc_parse(K->desc, p, n, r, K->scratch, &K->stamps);
 }
 
 static void hw_free(hw_kernel *K) {
@@ -486,6 +521,13 @@ static int hw_iv_merge(hw_interval *to, const hw_interval *from) {
     to->late += from->late;
     to->invalid += from->invalid;
     for (int c = 0; c < 5; c++) to->status[c] += from->status[c];
+    if (from->durs_n) {
+        if (hw_grow((void **)&to->durs, &to->durs_cap, sizeof *to->durs,
+                    to->durs_n + from->durs_n) < 0)
+            return -1;
+        memcpy(to->durs + to->durs_n, from->durs, from->durs_n * sizeof *from->durs);
+        to->durs_n += from->durs_n;
+    }
     for (size_t i = 0; i < from->keys_cap; i++) {
         const hw_key *e = &from->keys[i];
         if (e->kind == UINT32_MAX) continue;
@@ -674,11 +716,11 @@ static int hw_iv_ascii(const hw_interval *iv) {
 
 /* The keys of an interval split by kind, in one pass over its table: kind
  * k's n[k] keys go to out + k * stride (stride >= iv->keys_n). */
-static void hw_by_kind(const hw_interval *iv, hw_ranked *out, size_t stride, size_t n[3]) {
-    n[0] = n[1] = n[2] = 0;
+static void hw_by_kind(const hw_interval *iv, hw_ranked *out, size_t stride, size_t n[HW_KINDS]) {
+    for (int k = 0; k < HW_KINDS; k++) n[k] = 0;
     for (size_t i = 0; i < iv->keys_cap; i++) {
         const hw_key *e = &iv->keys[i];
-        if (e->kind > 2) continue; /* an empty slot */
+        if (e->kind >= HW_KINDS) continue; /* an empty slot */
         hw_ranked *r = out + e->kind * stride + n[e->kind]++;
         r->count = e->count;
         r->p = iv->arena + e->off;
@@ -717,26 +759,100 @@ static size_t hw_top(hw_ranked *a, size_t n, size_t limit) {
 
 #define HW_MAX_METHODS 20 /* model.py's MAX_METHODS */
 
+static int hw_dcmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Puts the k-th smallest of a[0..n) (k < n) at a[k], none larger before it
+ * and none smaller after it: quickselect with branch-free partitions (below
+ * the pivot, then equal to it: no round without progress, and durations are
+ * random enough that branches would mostly mispredict), a sort of what is
+ * left when it takes too many rounds (hostile durations), and an insertion
+ * sort of the last few. */
+static void hw_select(double *a, size_t n, size_t k) {
+    size_t lo = 0, hi = n;
+    int budget = 8;
+    for (size_t m = n; m; m >>= 1) budget += 2;
+    while (hi - lo > 16) {
+        if (budget-- == 0) {
+            qsort(a + lo, hi - lo, sizeof *a, hw_dcmp);
+            return;
+        }
+        double x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi - 1];
+        double pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t j = lo;
+        for (size_t i = lo; i < hi; i++) {
+            double v = a[i];
+            a[i] = a[j];
+            a[j] = v;
+            j += v < pivot;
+        }
+        if (k < j) {
+            hi = j;
+            continue;
+        }
+        size_t e = j;
+        for (size_t i = j; i < hi; i++) {
+            double v = a[i];
+            a[i] = a[e];
+            a[e] = v;
+            e += v <= pivot;
+        }
+        if (k < e) return; /* a[k] is the pivot */
+        lo = e;
+    }
+    for (size_t i = lo + 1; i < hi; i++) {
+        double v = a[i];
+        size_t j = i;
+        for (; j > lo && a[j - 1] > v; j--) a[j] = a[j - 1];
+        a[j] = v;
+    }
+}
+
+/* model.latency_of over an interval's durations, into iv->lat (its order
+ * changes): the values at the nearest ranks ceil(p n / 100) of p = 50, 95
+ * and 99, and the largest. Each selection after the first is among the
+ * larger ones the one before left after its rank. */
+static void hw_latency(hw_interval *iv) {
+    size_t n = iv->durs_n;
+    iv->lat_n = (int64_t)n;
+    if (n == 0) return;
+    double *d = iv->durs;
+    size_t r50 = (50 * n + 99) / 100 - 1, r95 = (95 * n + 99) / 100 - 1,
+           r99 = (99 * n + 99) / 100 - 1;
+    double most = d[0];
+    for (size_t i = 1; i < n; i++)
+        if (d[i] > most) most = d[i];
+    hw_select(d, n, r50);
+    if (r95 > r50) hw_select(d + r50 + 1, n - r50 - 1, r95 - r50 - 1);
+    if (r99 > r95) hw_select(d + r95 + 1, n - r95 - 1, r99 - r95 - 1);
+    iv->lat[0] = d[r50];
+    iv->lat[1] = d[r95];
+    iv->lat[2] = d[r99];
+    iv->lat[3] = most;
+}
+
 /* Reduces a complete interval to what its report lists: the methods (at
- * most HW_MAX_METHODS), the `top` sections and the `top` hosts, ranked, in
- * a plain array (iv->ranked), their names in a new, small arena. A worker
- * thread does it before it queues a result, so that what waits for the
- * consumer is a few hundred bytes an interval, not its whole table of keys.
- * Only when the ranking is the same as Python's: every key ASCII (see
- * hw_rank_cmp) and no more methods than a report lists (else "(other)" is
- * Python's to make). `buf`/`cap`: scratch space, grown as needed. 1 when
- * compacted, 0 when left as it was, -1 when out of memory. */
+ * most HW_MAX_METHODS), the `top` sections, hosts and vhosts, ranked, in
+ * a plain array (iv->ranked), their names in a new, small arena, and its
+ * latency. A worker thread does it before it queues a result, so that what
+ * waits for the consumer is a few hundred bytes an interval, not its whole
+ * table of keys. Only when the ranking is the same as Python's: every key
+ * ASCII (see hw_rank_cmp) and no more methods than a report lists (else
+ * "(other)" is Python's to make). `buf`/`cap`: scratch space, grown as
+ * needed. 1 when compacted, 0 when left as it was, -1 when out of memory. */
 static int hw_compact(hw_interval *iv, size_t top, hw_ranked **buf, size_t *cap) {
     if (iv->ranked || !hw_iv_ascii(iv)) return 0;
-    size_t stride = iv->keys_n + 1, n[3];
-    if (hw_grow((void **)buf, cap, sizeof **buf, 3 * stride) < 0) return -1;
-    hw_ranked *by_kind[3];
-    for (int k = 0; k < 3; k++) by_kind[k] = *buf + k * stride;
+    size_t stride = iv->keys_n + 1, n[HW_KINDS];
+    if (hw_grow((void **)buf, cap, sizeof **buf, HW_KINDS * stride) < 0) return -1;
+    hw_ranked *by_kind[HW_KINDS];
+    for (int k = 0; k < HW_KINDS; k++) by_kind[k] = *buf + k * stride;
     hw_by_kind(iv, *buf, stride, n);
     if (n[HW_METHOD] > HW_MAX_METHODS) return 0;
-    const int order[3] = {HW_METHOD, HW_SECTION, HW_HOST};
-    size_t keep[3], total = 0, bytes = 0;
-    for (int i = 0; i < 3; i++) {
+    const int order[HW_KINDS] = {HW_METHOD, HW_SECTION, HW_HOST, HW_VHOST};
+    size_t keep[HW_KINDS], total = 0, bytes = 0;
+    for (int i = 0; i < HW_KINDS; i++) {
         int kind = order[i];
         keep[i] = hw_top(by_kind[kind], n[kind], kind == HW_METHOD ? HW_MAX_METHODS : top);
         total += keep[i];
@@ -750,7 +866,7 @@ static int hw_compact(hw_interval *iv, size_t top, hw_ranked **buf, size_t *cap)
         return -1;
     }
     size_t at = 0, off = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < HW_KINDS; i++) {
         for (size_t j = 0; j < keep[i]; j++) {
             const hw_ranked *r = &by_kind[order[i]][j];
             memcpy(arena + off, r->p, r->len);
@@ -763,8 +879,12 @@ static int hw_compact(hw_interval *iv, size_t top, hw_ranked **buf, size_t *cap)
             at++;
         }
     }
+    hw_latency(iv);
     free(iv->keys);
     free(iv->arena);
+    free(iv->durs);
+    iv->durs = NULL;
+    iv->durs_n = iv->durs_cap = 0;
     iv->keys = keys;
     iv->keys_cap = iv->keys_n = total;
     iv->arena = arena;
@@ -807,16 +927,26 @@ static inline hw_interval *hw_iv_at(hw_kernel *K, int64_t ts) {
  * little-endian, no padding:
  *
  *     int64  ts
- *     uint16 status        100..599, the three digits as a number
+ *     uint16 status        100..599, the three digits as a number, | flags:
+ *                          HW_LOG_DURATION, HW_LOG_VHOST (other bits 0)
  *     uint16 method_len
  *     uint32 section_len
  *     uint32 host_len
+ *     float64 duration     with HW_LOG_DURATION: seconds, NaN for none
+ *     uint32 vhost_len     with HW_LOG_VHOST
  *     method, section, host bytes (method_len, section_len, host_len of them)
+ *     vhost bytes          with HW_LOG_VHOST
  *
  * The keys are the bytes the kernel counts, raw (not decoded; "(other)" where
- * it has HW_OTHER). A log holds the records of the lines of one feed (one
- * block of a file), so it is at most a few times the block's size. */
+ * it has HW_OTHER). The flags are set on every record of a format that has
+ * vhosts or durations (a description's), on none of the others': logs of
+ * CSV and CLF are as they always were. A log holds the records of the
+ * lines of one feed (one block of a file), so it is at most a few times the
+ * block's size. */
 #define HW_LOG_HEAD 20
+#define HW_LOG_DURATION 0x4000
+#define HW_LOG_VHOST 0x8000
+#define HW_LOG_STATUS 0x03FF /* the status's bits; the others are flags or 0 */
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define HW_LITTLE 1 /* the log's order: its numbers are plain loads and stores */
@@ -847,23 +977,38 @@ static HW_NOINLINE int hw_log_grow(hw_kernel *K, size_t need) {
  * record is there (a worker's block may be cut short by SIGBUS, reader.h). */
 static int hw_log_record(hw_kernel *K, const hw_rec *r) {
     size_t ml = r->method_len, sl = r->section_len, hl = r->host_len;
+    size_t vl = K->with_vhost ? r->vhost_len : 0;
+    size_t extra = (K->with_duration ? 8 : 0) + (K->with_vhost ? 4 : 0);
     /* a method is at most 20 bytes, a key at most a line (HW_MAX_LINE) */
-    if (ml > UINT16_MAX || sl > UINT32_MAX || hl > UINT32_MAX) return -1;
-    size_t need = K->log_n + HW_LOG_HEAD + ml + sl + hl;
+    if (ml > UINT16_MAX || sl > UINT32_MAX || hl > UINT32_MAX || vl > UINT32_MAX) return -1;
+    size_t need = K->log_n + HW_LOG_HEAD + extra + ml + sl + hl + vl;
     if (need > K->log_cap && hw_log_grow(K, need) < 0) return -1;
     uint8_t *o = K->log + K->log_n;
     const uint8_t *d = r->status;
     unsigned status = (unsigned)(d[0] - '0') * 100 + (unsigned)(d[1] - '0') * 10 +
                       (unsigned)(d[2] - '0');
+    if (K->with_duration) status |= HW_LOG_DURATION;
+    if (K->with_vhost) status |= HW_LOG_VHOST;
     hw_put_le(o, (uint64_t)r->ts, 8);
     hw_put_le(o + 8, status, 2);
     hw_put_le(o + 10, ml, 2);
     hw_put_le(o + 12, sl, 4);
     hw_put_le(o + 16, hl, 4);
     o += HW_LOG_HEAD;
+    if (K->with_duration) {
+        uint64_t bits = 0x7FF8000000000000ULL; /* NaN: none */
+        if (r->has_duration) memcpy(&bits, &r->duration, 8);
+        hw_put_le(o, bits, 8);
+        o += 8;
+    }
+    if (K->with_vhost) {
+        hw_put_le(o, vl, 4);
+        o += 4;
+    }
     memcpy(o, r->method, ml);
     memcpy(o + ml, r->section, sl);
     memcpy(o + ml + sl, r->host, hl);
+    if (vl) memcpy(o + ml + sl + hl, r->vhost, vl);
     K->log_n = need;
     return 0;
 }
@@ -871,9 +1016,13 @@ static int hw_log_record(hw_kernel *K, const hw_rec *r) {
 /* Reading a log back (_kernel.c's records_columns; the fuzzer). */
 typedef struct {
     int64_t ts;
-    unsigned status;
-    const uint8_t *method, *section, *host;
-    size_t method_len, section_len, host_len;
+    unsigned status; /* 100..599, without the flags */
+    const uint8_t *method, *section, *host, *vhost;
+    size_t method_len, section_len, host_len, vhost_len;
+    int has_vhost;    /* HW_LOG_VHOST: the record has the vhost column */
+    int dur_column;   /* HW_LOG_DURATION: the record has the duration column... */
+    int has_duration; /* ...and a duration in it (not NaN) */
+    double duration;
 } hw_log_rec;
 
 static inline uint64_t hw_get_le(const uint8_t *s, int n) {
@@ -888,28 +1037,53 @@ static inline uint64_t hw_get_le(const uint8_t *s, int n) {
 
 /* The record at *p of a log that ends at `end`: its fields, and *p moved
  * past it. 0, or -1 when the log is malformed there (cut short, a length
- * past its end, a status out of 100..599); nothing outside [*p, end) is read. */
+ * past its end, a status out of 100..599, an unknown flag); nothing outside
+ * [*p, end) is read. */
 static HW_ALWAYS_INLINE int hw_log_next(const uint8_t **p, const uint8_t *end, hw_log_rec *r) {
     const uint8_t *q = *p;
     if ((size_t)(end - q) < HW_LOG_HEAD) return -1;
     uint64_t ts = hw_get_le(q, 8);
     memcpy(&r->ts, &ts, 8); /* int64_t is two's complement: no conversion to define */
-    r->status = (unsigned)hw_get_le(q + 8, 2);
+    unsigned status = (unsigned)hw_get_le(q + 8, 2);
     r->method_len = (size_t)hw_get_le(q + 10, 2);
     r->section_len = (size_t)hw_get_le(q + 12, 4);
     r->host_len = (size_t)hw_get_le(q + 16, 4);
+    r->status = status & HW_LOG_STATUS;
     if (r->status < 100 || r->status > 599) return -1;
+    if (status & ~(unsigned)(HW_LOG_STATUS | HW_LOG_DURATION | HW_LOG_VHOST)) return -1;
     q += HW_LOG_HEAD;
     size_t left = (size_t)(end - q); /* each length checked alone: no sum to overflow */
+    r->dur_column = (status & HW_LOG_DURATION) != 0;
+    r->has_duration = 0;
+    r->duration = 0;
+    if (r->dur_column) {
+        if (left < 8) return -1;
+        uint64_t bits = hw_get_le(q, 8);
+        memcpy(&r->duration, &bits, 8);
+        r->has_duration = r->duration == r->duration; /* not NaN */
+        q += 8;
+        left -= 8;
+    }
+    r->has_vhost = (status & HW_LOG_VHOST) != 0;
+    r->vhost_len = 0;
+    if (r->has_vhost) {
+        if (left < 4) return -1;
+        r->vhost_len = (size_t)hw_get_le(q, 4);
+        q += 4;
+        left -= 4;
+    }
     if (r->method_len > left) return -1;
     left -= r->method_len;
     if (r->section_len > left) return -1;
     left -= r->section_len;
     if (r->host_len > left) return -1;
+    left -= r->host_len;
+    if (r->vhost_len > left) return -1;
     r->method = q;
     r->section = q + r->method_len;
     r->host = r->section + r->section_len;
-    *p = r->host + r->host_len;
+    r->vhost = r->host + r->host_len;
+    *p = r->vhost + r->vhost_len;
     return 0;
 }
 
@@ -926,6 +1100,13 @@ static int hw_count(hw_kernel *K, const hw_rec *r) {
     if (hw_add_key(iv, HW_SECTION, r->section, r->section_len) < 0) return -1;
     if (hw_add_key(iv, HW_HOST, r->host, r->host_len) < 0) return -1;
     if (hw_add_key(iv, HW_METHOD, r->method, r->method_len) < 0) return -1;
+    if (K->with_vhost && hw_add_key(iv, HW_VHOST, r->vhost, r->vhost_len) < 0) return -1;
+    if (K->with_duration && r->has_duration) { /* (set by describe.h only) */
+        if (iv->durs_n == iv->durs_cap &&
+            hw_grow((void **)&iv->durs, &iv->durs_cap, sizeof *iv->durs, iv->durs_n + 1) < 0)
+            return -1;
+        iv->durs[iv->durs_n++] = r->duration;
+    }
     return 0;
 }
 
@@ -990,7 +1171,7 @@ static int hw_line(hw_kernel *K, const uint8_t *p, size_t n, int64_t lineno) {
     }
     int64_t nfields = 0;
     hw_rec r;
-    int reason = hw_parse_line(K->format, p, n, &r, K->scratch, &K->stamps, &nfields);
+    int reason = hw_parse_k(K, p, n, &r, &nfields);
     if (reason == HW_HEADER) {
         K->headers++;
         return 0;

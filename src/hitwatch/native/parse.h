@@ -31,7 +31,7 @@
 #define HW_MAX_LINE 65536
 #define HW_MAX_TS 253402300799LL
 
-enum hw_format { HW_CSV = 0, HW_CLF = 1 };
+enum hw_format { HW_CSV = 0, HW_CLF = 1, HW_DESC = 2 /* describe.h */ };
 
 enum hw_reason {
     HW_OK = 0,
@@ -43,10 +43,12 @@ enum hw_reason {
     HW_BAD_BYTES = 6,
     HW_NOT_CLF = 7,
     HW_BAD_TIMESTAMP = 8,
+    HW_NOT_LINE = 9, /* describe.h: not a line of the description */
     HW_HEADER = 100, /* not a reason: a header line, skipped */
 };
 
-enum hw_kind { HW_SECTION = 0, HW_HOST = 1, HW_METHOD = 2 };
+enum hw_kind { HW_SECTION = 0, HW_HOST = 1, HW_METHOD = 2, HW_VHOST = 3 /* describe.h */ };
+#define HW_KINDS 4
 
 static const uint8_t HW_OTHER[] = "(other)";
 #define HW_OTHER_LEN 7
@@ -68,6 +70,11 @@ typedef struct {
     const uint8_t *section;
     size_t section_len;
     const uint8_t *tail; /* CLF: where the _LINE regex's match ends (set unless HW_NOT_CLF) */
+    /* describe.h only (a format with these fields): */
+    const uint8_t *vhost;
+    size_t vhost_len;
+    double duration; /* seconds, when has_duration */
+    int has_duration;
 } hw_rec;
 
 /* ------------------------------------------------------------ parsing */

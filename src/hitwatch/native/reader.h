@@ -284,9 +284,7 @@ static void hw_guess(hw_worker *W, int64_t begin, int64_t known, hw_time *t) {
             if (len) {
                 hw_rec r;
                 int64_t nfields = 0;
-                if (hw_parse_line(K->format, p, len, &r, K->scratch, &K->stamps, &nfields) ==
-                        HW_OK &&
-                    r.ts > best)
+                if (hw_parse_k(K, p, len, &r, &nfields) == HW_OK && r.ts > best)
                     best = r.ts;
             }
             p = nl ? nl + 1 : end;
@@ -857,6 +855,7 @@ static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *
                 0)
             goto nomem;
         W->K.records = model->records; /* each result logs the records it read */
+        if (model->format == HW_DESC) hw_set_desc(&W->K, model->desc); /* shared, read only */
     }
     /* chunk boundaries at line starts */
     R->chunks[0].begin = offset;

@@ -27,7 +27,7 @@ def native_usable(engine: Engine) -> bool:
     module = native.kernel_module()
     return (
         module is not None
-        and hasattr(module, "records_columns")
+        and hasattr(module, "records_full")
         and native.supports(engine.interval, engine.lateness)
     )
 
@@ -62,6 +62,6 @@ def make_reader(
         from hitwatch.readers.native import NativeReader
 
         if engine.recent.decode is None:
-            engine.recent.decode = native.kernel_module().records_columns  # type: ignore[union-attr]
+            engine.recent.decode = native.kernel_module().records_full  # type: ignore[union-attr]
         return NativeReader(source, format_name, note, engine, on_invalid, records=True)
     return SourceReader(source, format_name, note, engine, on_invalid)

@@ -11,6 +11,11 @@ interval, never per line.
 
 A regular file is read by worker threads of the kernel (`reader.h`) while
 this thread turns what they hand over into events.
+
+A text format other than CSV and CLF is read by the kernel from its
+description (`native.description`): its intervals then come with their
+vhosts and durations (ranked ones with their vhosts and latency), and its
+record log with each record's vhost and duration.
 """
 
 from __future__ import annotations
@@ -19,18 +24,19 @@ import io
 import os
 import stat
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from hitwatch import formats, native
 from hitwatch.engine.core import Engine
-from hitwatch.model import MAX_LINE
+from hitwatch.engine.intervals import ReadyReport
+from hitwatch.model import MAX_LINE, Latency
 from hitwatch.native._kernel import Kernel
 from hitwatch.readers.base import Note, OnInvalid
 from hitwatch.readers.python import SourceReader
 from hitwatch.sources import BLOCK_SIZE, BOM, Source, SourceError, reason_of
 
 if TYPE_CHECKING:
-    from hitwatch.native._kernel import Fed
+    from hitwatch.native._kernel import Fed, Ready
 
 FILE_BLOCK = 1 << 20
 """Bytes read at a time from a finite source (a bigger block hands over more whole intervals)."""
@@ -82,8 +88,9 @@ class NativeReader(SourceReader):
         super().__init__(source, format_name, note, engine, on_invalid)
         self.records = records  # the kernel hands the engine its accepted records' log
         self.block_size = 0  # 0: FILE_BLOCK
-        self._kernels: dict[int, Kernel] = {}
+        self._kernels: dict[str, Kernel] = {}  # by format
         self._holding: Kernel | None = None  # a kernel that may hold counts
+        self._what = "invalid line"  # why a description's line that has not its shape is invalid
 
     def _feed(self, data: bytes) -> int:
         if not self._checked:
@@ -204,13 +211,13 @@ class NativeReader(SourceReader):
             max_late=max_late,
             seconds=seconds,
             intervals=intervals,
-            ready=ready,
+            ready=_reports(ready) if ready else None,
             records=records,
         )
         if bad:
             name = self.source.name
             for lineno, code, nfields in bad:
-                self.on_invalid(name, lineno, native.reason(code, nfields))
+                self.on_invalid(name, lineno, native.reason(code, nfields, self._what))
         return used, lines
 
     def _format_of(self, data: bytes) -> str:
@@ -230,12 +237,18 @@ class NativeReader(SourceReader):
         code = native.format_code(name)
         if code is None:
             return None
-        kernel = self._kernels.get(code)
+        kernel = self._kernels.get(name)
         if kernel is None:
             engine = self.engine
-            kernel = self._kernels[code] = Kernel(
-                code, engine.interval, engine.lateness, engine.top, self.records
-            )
+            desc = native.description(name) if formats.FORMATS[name].native == native.DESC else None
+            if desc is None:
+                kernel = Kernel(code, engine.interval, engine.lateness, engine.top, self.records)
+            else:
+                kernel = Kernel(
+                    code, engine.interval, engine.lateness, engine.top, self.records, desc
+                )
+                self._what = native.what_of(name)
+            self._kernels[name] = kernel
         return kernel
 
 
@@ -302,6 +315,21 @@ class LineBuffer:
             self.skipping = True
         self.buf[:rest] = self.buf[used : used + rest]
         self.have = rest
+
+
+def _reports(ready: dict[int, Ready]) -> dict[int, ReadyReport]:
+    """Ranked intervals as Engine takes them: a description's come with their
+    vhosts and latency (a Latency), which follow the other fields of its Report
+    (`Report(start, end, *ready)`)."""
+    out: dict[int, ReadyReport] = {}
+    for k, fields in ready.items():
+        *report, latency = fields
+        if len(fields) == 9:
+            out[k] = cast(ReadyReport, fields)
+        else:
+            lat = cast("tuple[float, float, float, float, int] | None", latency)
+            out[k] = cast(ReadyReport, (*report, None if lat is None else Latency(*lat)))
+    return out
 
 
 def kernel_blocks(kernel: Kernel, buf: LineBuffer, lineno: int) -> Iterator[Fed]:
