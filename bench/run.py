@@ -144,7 +144,6 @@ TARGETS = [
     ("default", "peak RSS MB", 64, False),
     ("--engine python", "lines/s", 600e3, True),
     ("--log-format FORMAT", "lines/s", 5e6, True),
-    ("--log-format FORMAT", "peak RSS MB", 64, False),
     ("--log-format FORMAT --engine python", "lines/s", 400e3, True),
     ("--log-format caddy --engine python", "lines/s", 500e3, True),
     ("--config rules.toml", "peak RSS MB", 64, False),
