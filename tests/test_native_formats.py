@@ -517,11 +517,15 @@ def run(
     window: int = 120,
     threshold: str = "10",
     top: int = 5,
+    fold: bool = False,
 ) -> Result:
-    """conftest.run_bytes with configured rules besides the built-in one."""
+    """conftest.run_bytes with configured rules besides the built-in one (`fold`:
+    every block of recent records goes into their tally at once)."""
     rule_list = [RateAbove("high_traffic", window, Fraction(threshold))]
     rule_list += [rules.build(spec) for spec in specs]
     engine = CheckedEngine(interval=interval, lateness=lateness, top=top, rules=rule_list)
+    if fold:
+        engine.recent.budget = 0
     out = io.StringIO()
     result = Result("")
     mapped = via != "file-pread"
@@ -751,6 +755,20 @@ def test_generated_vcombined_with_rules(lateness: int) -> None:
     assert '"type":"alert"' in out
 
 
+@pytest.mark.parametrize("specs", [(), LATENCY_RULES], ids=["built-in", "rules"])
+def test_folded_recent_records_give_the_same_alerts(specs: Sequence[RuleSpec]) -> None:
+    """The tally of recent records (what a busy server's are folded into) gives
+    every firing the `top` its records give, from record logs and from columns."""
+    data = generated(20_000)
+    fmt = registered(VCOMBINED_D)
+    pure = run(data, fmt=fmt, specs=specs, threshold="1")
+    assert '"type":"alert"' in pure.out
+    assert run(data, fmt=fmt, specs=specs, threshold="1", fold=True).out == pure.out
+    folded = run(data, fmt=fmt, engine_name="native", via="file", specs=specs,
+                 threshold="1", fold=True)  # fmt: skip
+    assert folded.out == pure.out
+
+
 def test_latency_of_many_equal_and_hostile_durations() -> None:
     """Nearest ranks by selection in C: ties, one value, a sorted run (a bad
     pivot for a naive quickselect), and the same again as counts to merge."""
@@ -939,3 +957,13 @@ def test_no_vhosts_for_a_format_without_them(chunks: list[int] | None) -> None:
     out = run(data, fmt=registered(how), chunks=chunks, lateness=2).out
     assert '"vhosts"' not in out and '"latency"' in out
     check_same(data, how=how, chunks=chunks, native_chunks=chunks, lateness=2)
+
+
+def test_engine_native_refuses_a_description_the_kernel_declines() -> None:
+    from hitwatch.readers import engine_problem
+
+    declined = registered("%{%f%f%f%f%f %Y %b %d %H:%M}t %>s")
+    assert native.format_code(declined) is None
+    assert "does not parse" in str(engine_problem("native", declined))
+    assert engine_problem("auto", declined) is None  # read by Python
+    assert engine_problem("native", registered(VCOMBINED_D)) is None

@@ -106,8 +106,12 @@ def top(records: list[Record], group: str | None) -> dict[str, list[tuple[str, i
     return out
 
 
-def engine_events(records: list[Record], specs: list[RuleSpec], cuts: list[int]) -> list[Alert]:
+def engine_events(
+    records: list[Record], specs: list[RuleSpec], cuts: list[int], fold: bool = False
+) -> list[Alert]:
     engine = Engine(interval=10, lateness=0, rules=[rules.build(s) for s in specs])
+    if fold:  # every block goes into the tally of recent records at once
+        engine.recent.budget = 0
     rows: list[Row] = [(ts, 1, sec, host, status, meth) for ts, sec, host, meth, status in records]
     i = n = 0
     while i < len(rows):
@@ -205,16 +209,22 @@ def specs_st(draw: st.DrawFn) -> list[RuleSpec]:
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(records=records_st, specs=specs_st(), cuts=st.lists(st.integers(1, 40), max_size=4))
+@given(
+    records=records_st,
+    specs=specs_st(),
+    cuts=st.lists(st.integers(1, 40), max_size=4),
+    fold=st.booleans(),
+)
 @example(
     records=[(BASE, "/a", "h1", "GET", "200")] * 3 + [(BASE + 50, "/a", "h1", "GET", "200")],
     specs=[RuleSpec("quiet", "rate_below", 5, Fraction(1, 2))],
     cuts=[],
+    fold=False,
 )
 def test_rules_equal_the_reference(
-    records: list[Record], specs: list[RuleSpec], cuts: list[int]
+    records: list[Record], specs: list[RuleSpec], cuts: list[int], fold: bool
 ) -> None:
-    got = as_tuples(engine_events(records, specs, cuts), specs)
+    got = as_tuples(engine_events(records, specs, cuts, fold), specs)
     assert got == normal(reference(records, specs), specs)
 
 

@@ -6,13 +6,22 @@ as columns from the Python parsers (no work per record), or as the native
 kernel's record log (`bytes`, decoded only when asked). Rules ask for the
 records of a window when an alert fires; a block is sorted by time the first
 time a window reaches it, so that later windows take slices of it.
+
+A busy server puts many records in a window (200,000 a second fill two
+minutes with 24 million), most of them alike. Once the blocks hold more than
+`budget` bytes, and whenever a snapshot is taken, they are folded into a
+tally: per second, each distinct (section, host, method, status, vhost) and
+how many records had it. A window over the tally gives those keys with their
+counts as weights, and `top` counts the same. Memory is then bounded by the
+distinct records of a second, not by the traffic, and so is a snapshot.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 from hitwatch.model import Column
@@ -26,10 +35,20 @@ decoded (vhosts and durations None for a format without them)."""
 Records = tuple[Sequence[int], Column, Column, Column, Column, Column]
 """(ts, sections, hosts, methods, statuses, vhosts) of accepted records."""
 
-Window = tuple[list[str], list[str], list[str], list[str], list[str]]
-"""(sections, hosts, methods, statuses, vhosts) of the records of a window."""
+Window = tuple[list[str], list[str], list[str], list[str], list[str], list[int] | None]
+"""(sections, hosts, methods, statuses, vhosts, weights) of the records of a
+window: row i stands for weights[i] records (one each when weights is None)."""
 
 Decode = Callable[[bytes], Log]
+
+Key = tuple[str, str, str, str, str]
+"""(section, host, method, status, vhost) of a record, as the tally counts it."""
+
+BUDGET = 16 << 20
+"""Bytes of blocks kept as they came before they are folded into the tally."""
+
+RECORD_COST = 64
+"""About what a decoded record costs in its block (list slots, small ints)."""
 
 
 class _Sorted:
@@ -48,12 +67,17 @@ class _Sorted:
 
 
 class Recent:
-    """Blocks of accepted records, each with bounds on its timestamps."""
+    """Blocks of accepted records, each with bounds on its timestamps, and the
+    tally of those folded (see the module docstring)."""
 
-    def __init__(self, keep: int, decode: Decode | None = None) -> None:
+    def __init__(self, keep: int, decode: Decode | None = None, budget: int = BUDGET) -> None:
         self.keep = keep
         self.decode = decode  # for the kernel's record logs
-        self._blocks: deque[tuple[int, int, Records | bytes | _Sorted]] = deque()
+        self.budget = budget
+        self._blocks: deque[tuple[int, int, int, Records | bytes | _Sorted]] = deque()
+        self._size = 0  # bytes the blocks hold, about
+        self._tally: dict[int, Counter[Key]] = {}  # second -> key -> records
+        self._seconds: list[int] = []  # heap of the tally's seconds
 
     def add(
         self,
@@ -66,43 +90,102 @@ class Recent:
     ) -> None:
         if ts:
             vh = vhosts if vhosts is not None else [""] * len(ts)
-            self._blocks.append((min(ts), max(ts), (ts, sections, hosts, methods, statuses, vh)))
+            records = (ts, sections, hosts, methods, statuses, vh)
+            self._append(min(ts), max(ts), len(ts) * RECORD_COST, records)
 
     def add_log(self, log: bytes, low: int, high: int) -> None:
         """A record log whose timestamps lie in [low, high]."""
         if log:
-            self._blocks.append((low, high, log))
+            self._append(low, high, len(log), log)
+
+    def _append(self, low: int, high: int, size: int, data: Records | bytes) -> None:
+        self._blocks.append((low, high, size, data))
+        self._size += size
+        if self._size > self.budget:
+            self.fold()
+
+    def fold(self) -> None:
+        """Fold every block into the tally."""
+        tally = self._tally
+        while self._blocks:
+            _, _, size, data = self._blocks.popleft()
+            self._size -= size
+            ts, *columns = self._records(data)
+            for (t, *key), n in Counter(zip(ts, *columns, strict=True)).items():
+                counts = tally.get(t)
+                if counts is None:
+                    counts = tally[t] = Counter()
+                    heappush(self._seconds, t)
+                counts[tuple(key)] += n
 
     def forget(self, final: int) -> None:
         """Drop what no window ending after the final second `final` reaches."""
+        old = final - self.keep
         blocks = self._blocks
-        while blocks and blocks[0][1] <= final - self.keep:
-            blocks.popleft()
+        while blocks and blocks[0][1] <= old:
+            self._size -= blocks.popleft()[2]
+        seconds = self._seconds
+        while seconds and seconds[0] <= old:
+            del self._tally[heappop(seconds)]
 
     def window(self, first: int, last: int) -> Window:
-        """(sections, hosts, methods, statuses, vhosts) of the records with ts in [first, last]."""
-        out: Window = ([], [], [], [], [])
+        """The records with ts in [first, last] (see `Window`)."""
+        columns: tuple[list[str], ...] = ([], [], [], [], [])
         blocks = self._blocks
-        for i, (low, high, data) in enumerate(blocks):
+        for i, (low, high, size, data) in enumerate(blocks):
             if high < first or low > last:
                 continue
             if not isinstance(data, _Sorted):
                 data = _Sorted(self._records(data))
-                blocks[i] = (low, high, data)  # sorted once, for every window after
+                blocks[i] = (low, high, size, data)  # sorted once, for every window after
             a, b = bisect_left(data.ts, first), bisect_right(data.ts, last)
-            for whole, part in zip(out, data.columns, strict=True):
+            for whole, part in zip(columns, data.columns, strict=True):
                 whole.extend(part[a:b])
-        return out
+        sections, hosts, methods, statuses, vhosts = columns
+        weights: list[int] | None = None
+        folded = [counts for t, counts in self._tally.items() if first <= t <= last]
+        if folded:
+            weights = [1] * len(sections)
+            for counts in folded:
+                for (section, host, method, status, vhost), n in counts.items():
+                    sections.append(section)
+                    hosts.append(host)
+                    methods.append(method)
+                    statuses.append(status)
+                    vhosts.append(vhost)
+                    weights.append(n)
+        return sections, hosts, methods, statuses, vhosts, weights
 
     def snapshot(self) -> list[list[Any]]:
-        """The blocks as JSON values (record logs decoded)."""
-        return [
-            [low, high, [list(column) for column in self._records(data)]]
-            for low, high, data in self._blocks
-        ]
+        """The tally as JSON values, every block folded into it first: one
+        block [low, high, [ts, sections, hosts, methods, statuses, vhosts, counts]]."""
+        self.fold()
+        rows = [(t, *key, n) for t, counts in self._tally.items() for key, n in counts.items()]
+        if not rows:
+            return []
+        rows.sort()
+        ts = [row[0] for row in rows]
+        return [[ts[0], ts[-1], [list(column) for column in zip(*rows, strict=True)]]]
 
     def restore(self, blocks: list[list[Any]]) -> None:
-        self._blocks = deque((int(low), int(high), tuple(columns)) for low, high, columns in blocks)
+        """Take back a `snapshot` (blocks of six columns are records, of seven a tally)."""
+        self._blocks.clear()
+        self._size = 0
+        self._tally.clear()
+        self._seconds.clear()
+        for low, high, columns in blocks:
+            if len(columns) == 7:
+                *records, counts = columns
+                for row in zip(*records, counts, strict=True):
+                    t, key, n = int(row[0]), tuple(row[1:6]), int(row[6])
+                    if t not in self._tally:
+                        self._tally[t] = Counter()
+                        heappush(self._seconds, t)
+                    self._tally[t][key] += n
+            else:
+                ts, *rest = columns
+                records = (ts, *rest)
+                self._append(int(low), int(high), len(ts) * RECORD_COST, records)
 
     def records(self, log: bytes) -> Records:
         """A record log's records (vhosts empty for a format without them)."""

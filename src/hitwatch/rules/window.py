@@ -36,8 +36,9 @@ class Records(Protocol):
 
     def window(
         self, first: int, last: int
-    ) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
-        """(sections, hosts, methods, statuses, vhosts) of the records with ts in [first, last]."""
+    ) -> tuple[list[str], list[str], list[str], list[str], list[str], list[int] | None]:
+        """(sections, hosts, methods, statuses, vhosts, weights) of the records with
+        ts in [first, last]: row i stands for weights[i] records (one if None)."""
         ...
 
 
@@ -355,22 +356,42 @@ class WindowRule:
         self._start = state["start"]
 
 
-def top_of(select: Selection, key: str, columns: Sequence[Sequence[str]], kind: str) -> Top:
-    """SPEC §9's `top` of a firing: of the window's records (`columns`: sections,
-    hosts, methods, statuses), those the rule counts for `key` (its error
-    records for error_ratio_above)."""
+def top_of(
+    select: Selection,
+    key: str,
+    window: tuple[
+        Sequence[str],
+        Sequence[str],
+        Sequence[str],
+        Sequence[str],
+        Sequence[str],
+        Sequence[int] | None,
+    ],
+    kind: str,
+) -> Top:
+    """SPEC §9's `top` of a firing: of the window's records (`Records.window`),
+    those the rule counts for `key` (its error records for error_ratio_above)."""
+    *columns, weights = window
     pick = select.pick(columns, key)
     if kind == "error_ratio_above":
         errors = list(map(select.errors.__contains__, columns[3]))
         pick = errors if pick is None else list(map(and_, pick, errors))
 
-    def counted(column: Sequence[str]) -> Iterable[str]:
-        return column if pick is None else compress(column, pick)
+    def count(column: Sequence[str]) -> Counter[str]:
+        values = column if pick is None else compress(column, pick)
+        if weights is None:
+            return Counter(values)
+        counts: Counter[str] = Counter()
+        for value, n in zip(
+            values, weights if pick is None else compress(weights, pick), strict=True
+        ):
+            counts[value] += n
+        return counts
 
-    sections = Counter(counted(columns[0]))
-    hosts = Counter(counted(columns[1]))
+    sections = count(columns[0])
+    hosts = count(columns[1])
     classes: Counter[str] = Counter()
-    for status, n in Counter(counted(columns[3])).items():
+    for status, n in count(columns[3]).items():
         classes[status_class(status)] += n
     group = select.group
     return Top(
