@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from heapq import heappop, heappush
 from itertools import compress, repeat
-from operator import and_, eq
+from operator import and_, eq, itemgetter
 from typing import Any, Protocol
 
 from hitwatch.config import RuleSpec
@@ -132,6 +132,10 @@ class WindowRule:
         self.kind = spec.kind
         self.window = spec.window
         self.threshold: Threshold = spec.threshold
+        # Compared exactly, as rationals: hits > T*N  <=>  hits*den > num*N.
+        self.den = spec.threshold.denominator
+        self.num = spec.threshold.numerator
+        self.limit = self.num * spec.window
         self.condition = condition
         self.select = Selection(spec)
         self._pending: dict[int, dict[str, list[int]]] = {}  # non-final second -> key -> [h, e]
@@ -237,34 +241,44 @@ class WindowRule:
         return alerts
 
     def _second(self, s: int, records: Records) -> list[Alert]:
-        incoming = self._pending.pop(s, {})
-        look = self._due.pop(s, set())
-        if self.select.group is not None:
-            new = sorted(k for k in incoming if k not in self._keys)
-            for key in new[: max(0, self.spec.max_groups - len(self._keys))]:
-                self._keys[key] = KeyState(s)
-        alerts = []
-        for key in sorted(look.union(incoming)):
-            state = self._keys.get(key)
-            if state is None:
-                continue  # not tracked
-            got = incoming.get(key)
-            if got is not None:
+        incoming = self._pending.pop(s, None)
+        look = self._due.pop(s, None)
+        tracked = self._keys
+        todo: Iterable[str] = look or ()
+        if incoming is not None:
+            room = self.spec.max_groups - len(tracked)
+            if self.select.group is not None and room > 0:
+                new = sorted(k for k in incoming if k not in tracked)
+                for key in new[:room]:
+                    tracked[key] = KeyState(s)
+            for key, got in incoming.items():
+                state = tracked.get(key)
+                if state is None:
+                    continue  # not tracked
                 durations = tuple(got[2:])  # latency_above's
                 state.window.append((s, got[0], got[1], durations))
                 state.hits += got[0]
                 state.errs += got[1]
                 for d in durations:
                     insort(state.durations, d)
+            todo = incoming.keys() | look if look else incoming.keys()
+        alerts: list[tuple[str, Alert]] = []
+        for key in todo:
+            state = tracked.get(key)
+            if state is None:
+                continue
             alert = self._look(key, state, s, records)
             if alert is not None:
-                alerts.append(alert)
+                alerts.append((key, alert))
             self._schedule(key, state, s)
-        return alerts
+        if len(alerts) > 1:
+            alerts.sort(key=itemgetter(0))  # SPEC §9: in order of key names
+        return [alert for _, alert in alerts]
 
     def _look(self, key: str, state: KeyState, s: int, records: Records) -> Alert | None:
         window = state.window
-        while window and window[0][0] <= s - self.window:
+        gone = s - self.window
+        while window and window[0][0] <= gone:
             _, h, e, durations = window.popleft()
             state.hits -= h
             state.errs -= e
@@ -421,15 +435,13 @@ def spec_key(spec: RuleSpec) -> list[Any]:
 
 
 def rate_above(rule: WindowRule, state: KeyState, s: int) -> bool:
-    t = rule.threshold
-    return state.hits * t.denominator > t.numerator * rule.window
+    return state.hits * rule.den > rule.limit
 
 
 def rate_below(rule: WindowRule, state: KeyState, s: int) -> bool:
-    t = rule.threshold
     if s < state.first + rule.window - 1:
         return False  # not a whole window in the timeline yet
-    return state.hits * t.denominator < t.numerator * rule.window
+    return state.hits * rule.den < rule.limit
 
 
 def nearest_rank(values: Sequence[float], q: Fraction) -> float | None:
@@ -453,9 +465,8 @@ def latency_above(rule: WindowRule, state: KeyState, s: int) -> bool:
 
 
 def error_ratio_above(rule: WindowRule, state: KeyState, s: int) -> bool:
-    t = rule.threshold
     hits = state.hits
-    return hits >= rule.spec.min_hits and state.errs * t.denominator > t.numerator * hits
+    return hits >= rule.spec.min_hits and state.errs * rule.den > rule.num * hits
 
 
 __all__ = ["OTHER", "Records", "WindowRule", "error_ratio_above", "rate_above", "rate_below"]
