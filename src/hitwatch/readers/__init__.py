@@ -8,7 +8,6 @@ and with the Python parsers otherwise.
 
 from __future__ import annotations
 
-from hitwatch import formats
 from hitwatch.engine.core import Engine
 from hitwatch.readers.base import Note, OnInvalid, Reader, feed_block
 from hitwatch.readers.python import SourceReader
@@ -40,7 +39,8 @@ def engine_problem(engine_name: str, format_name: str) -> str | None:
 
     if not native.available():
         return f"--engine native: the compiled kernel is not built ({native.why_not()})"
-    if format_name != "auto" and formats.FORMATS[format_name].native is None:
+    if format_name != "auto" and native.format_code(format_name) is None:
+        # (a description it declines too: see native.description)
         return f"--engine native: the kernel does not parse format {format_name}"
     return None
 
