@@ -22,7 +22,7 @@ from hitwatch.config import RuleSpec
 from hitwatch.engine.core import Engine
 from hitwatch.model import Alert, Row
 from hitwatch.outputs.jsonl import encode
-from hitwatch.rules.window import statuses_of
+from hitwatch.rules.selection import statuses_of
 
 BASE = 1_700_000_000
 COLUMNS = {"section": 1, "host": 2, "method": 3, "status": 4}
@@ -320,6 +320,7 @@ def test_snapshot_of_configured_rules() -> None:
     specs = [
         RuleSpec("g", "rate_below", 5, Fraction(1), group_by="host", for_=2),
         RuleSpec("e", "error_ratio_above", 5, Fraction("0.3"), min_hits=1),
+        RuleSpec("a", "rate_above", 4, Fraction("0.5"), group_by="host", for_=1),
     ]
     records = [(BASE + (i * 7) % 40, "/a", HOSTS[i % 3], "GET", STATUSES[i % 4]) for i in range(60)]
     records.sort()

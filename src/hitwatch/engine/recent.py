@@ -22,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
+from operator import itemgetter
 from typing import Any
 
 from hitwatch.model import Column
@@ -59,8 +60,13 @@ class _Sorted:
     def __init__(self, records: Records) -> None:
         ts = records[0]
         order = sorted(range(len(ts)), key=ts.__getitem__)
-        self.ts = [ts[i] for i in order]
-        self.columns = tuple([c[i] for i in order] for c in records[1:])
+        if len(order) > 1:
+            reorder = itemgetter(*order)  # a C-level gather, for blocks of 100,000 records
+            self.ts = list(reorder(ts))
+            self.columns = tuple(list(reorder(c)) for c in records[1:])
+        else:
+            self.ts = list(ts)
+            self.columns = tuple(list(c) for c in records[1:])
 
     def records(self) -> Records:
         return (self.ts, *self.columns)  # type: ignore[return-value]

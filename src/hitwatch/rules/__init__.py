@@ -16,7 +16,8 @@ from hitwatch.config import RuleSpec
 from hitwatch.model import Alert, RuleStatus
 from hitwatch.rules import text, window
 from hitwatch.rules.rate_above import RateAbove
-from hitwatch.rules.window import Records, WindowRule
+from hitwatch.rules.selection import Records
+from hitwatch.rules.window import WindowRule
 
 When = text.When
 

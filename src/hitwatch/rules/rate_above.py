@@ -13,7 +13,7 @@ from typing import Any
 
 from hitwatch.config import RuleSpec
 from hitwatch.model import Alert, RuleStatus, Threshold
-from hitwatch.rules.window import Records, Selection, top_of
+from hitwatch.rules.selection import Records, Selection, top_of
 
 KIND = "rate_above"
 

@@ -4,10 +4,17 @@ A `WindowRule` counts the records its `match` selects, per final second and
 per group key (one key, "", when it is not grouped), and keeps for each key a
 sliding window of `(hits, errors)` over `(s − N, s]`. Its kind gives the
 condition (`rate_above`, `rate_below`, `error_ratio_above`). Evaluation is
-driven by events: a key is looked at in a second when it has hits then, when
-hits leave its window, when a `for` delay ends or when `rate_below` starts to
-apply; between those its condition cannot change. Pure: the engine feeds the
-records (`count`) and the final seconds (`evaluate`).
+driven by events: a key is looked at in a second when its condition may
+change then, and only then:
+- `error_ratio_above` and `latency_above`: when it has hits, when hits leave
+  its window, when a `for` delay ends;
+- `rate_above` and `rate_below`, whose conditions move one way with the hits:
+  when hits could flip it (more hits for a false `rate_above` or a true
+  `rate_below`, checked against the untrimmed count first; the second at which
+  enough hits will have left for the other state), when a `for` delay ends,
+  and when `rate_below` starts to apply.
+A busy key is then looked at about once a window, not every second. Pure:
+the engine feeds the records (`count`) and the final seconds (`evaluate`).
 """
 
 from __future__ import annotations
@@ -17,74 +24,21 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from heapq import heappop, heappush
-from itertools import compress, repeat
-from operator import and_, eq, itemgetter
-from typing import Any, Protocol
+from itertools import compress
+from operator import and_, itemgetter
+from typing import Any
 
 from hitwatch.config import RuleSpec
-from hitwatch.model import OTHER, Alert, Ranked, RuleStatus, Threshold, Top, status_class
-
-Record = tuple[str, str, str, str]
-"""(section, host, method, status) of an accepted record."""
-
-TOP = 3
-"""Names per dimension in a firing alert's `top`."""
-
-
-class Records(Protocol):
-    """The accepted records of recent seconds, which the engine keeps for `top`."""
-
-    def window(
-        self, first: int, last: int
-    ) -> tuple[list[str], list[str], list[str], list[str], list[str], list[int] | None]:
-        """(sections, hosts, methods, statuses, vhosts, weights) of the records with
-        ts in [first, last]: row i stands for weights[i] records (one if None)."""
-        ...
-
-
-def statuses_of(values: Iterable[str]) -> frozenset[str]:
-    """The three-digit statuses that `5xx` or `404` values name."""
-    out: set[str] = set()
-    for value in values:
-        if value.endswith("xx"):
-            out.update(str(n) for n in range(int(value[0]) * 100, int(value[0]) * 100 + 100))
-        else:
-            out.add(value)
-    return frozenset(out)
-
-
-_COLUMN = {"section": 0, "host": 1, "method": 2, "status": 3, "vhost": 4}
-
-
-class Selection:
-    """A rule's `match`, `group_by` and `errors`, compiled."""
-
-    def __init__(self, spec: RuleSpec) -> None:
-        self.match = [
-            (_COLUMN[dim], statuses_of(values) if dim == "status" else frozenset(values))
-            for dim, values in spec.match
-        ]
-        self.group = spec.group_by
-        self.key_column = _COLUMN[spec.group_by] if spec.group_by else None
-        self.errors = statuses_of(spec.errors)
-
-    def pick(self, columns: Sequence[Sequence[str]], key: str | None = None) -> list[bool] | None:
-        """Which records of these (section, host, method, status) columns the rule
-        counts (for group `key` when given); None: all of them. C-level loops."""
-        pick: list[bool] | None = None
-        for col, accepted in self.match:
-            keep = list(map(accepted.__contains__, columns[col]))
-            pick = keep if pick is None else list(map(and_, pick, keep))
-        if key is not None and self.key_column is not None:
-            keep = list(map(eq, columns[self.key_column], repeat(key)))
-            pick = keep if pick is None else list(map(and_, pick, keep))
-        return pick
+from hitwatch.model import OTHER, Alert, RuleStatus, Threshold, Top
+from hitwatch.rules.selection import Records, Selection, top_of
 
 
 class KeyState:
     """One group key's window and alert state."""
 
-    __slots__ = ("durations", "errs", "firing", "first", "held_since", "hits", "since", "window")
+    __slots__ = (
+        "due", "durations", "errs", "firing", "first", "held_since", "hits", "since", "window",
+    )  # fmt: skip
 
     def __init__(self, first: int) -> None:
         self.first = first  # its first second (the timeline's start when ungrouped)
@@ -96,6 +50,12 @@ class KeyState:
         self.held_since: int | None = None  # the condition has held since then
         self.firing = False
         self.since = 0  # when it fired
+        self.due: int | None = None  # when it is to be looked at next, if no hits come
+
+    @property
+    def idle(self) -> bool:
+        """Its condition was false when last looked at."""
+        return self.held_since is None and not self.firing
 
     def snapshot(self) -> list[Any]:
         return [
@@ -138,11 +98,15 @@ class WindowRule:
         self.limit = self.num * spec.window
         self.condition = condition
         self.select = Selection(spec)
+        # Which way hits must move to turn a false condition true (see the module doc).
+        self._rises_with_hits = spec.kind == "rate_above"
+        self._rises_as_hits_leave = spec.kind == "rate_below"
         self._pending: dict[int, dict[str, list[int]]] = {}  # non-final second -> key -> [h, e]
         self._keys: dict[str, KeyState] = {}  # tracked keys, in the order they came
         self._due: dict[int, set[str]] = {}  # second -> keys to look at then
         self._events: list[int] = []  # heap of the seconds in _pending or _due
         self._start: int | None = None  # the timeline's start, once seen
+        self._final: int | None = None  # the last final second evaluated
 
     # ------------------------------------------------------------ counting
 
@@ -238,6 +202,7 @@ class WindowRule:
             while events and events[0] == s:
                 heappop(events)
             alerts += self._second(s, records)
+        self._final = end - 1
         return alerts
 
     def _second(self, s: int, records: Records) -> list[Alert]:
@@ -251,17 +216,7 @@ class WindowRule:
                 new = sorted(k for k in incoming if k not in tracked)
                 for key in new[:room]:
                     tracked[key] = KeyState(s)
-            for key, got in incoming.items():
-                state = tracked.get(key)
-                if state is None:
-                    continue  # not tracked
-                durations = tuple(got[2:])  # latency_above's
-                state.window.append((s, got[0], got[1], durations))
-                state.hits += got[0]
-                state.errs += got[1]
-                for d in durations:
-                    insort(state.durations, d)
-            todo = incoming.keys() | look if look else incoming.keys()
+            todo = self._incoming(incoming, s, look)
         alerts: list[tuple[str, Alert]] = []
         for key in todo:
             state = tracked.get(key)
@@ -275,7 +230,36 @@ class WindowRule:
             alerts.sort(key=itemgetter(0))  # SPEC §9: in order of key names
         return [alert for _, alert in alerts]
 
-    def _look(self, key: str, state: KeyState, s: int, records: Records) -> Alert | None:
+    def _incoming(
+        self, incoming: dict[str, list[int]], s: int, look: set[str] | None
+    ) -> Iterable[str]:
+        """Add second `s`'s hits to the tracked keys' windows; the keys to look at."""
+        tracked = self._keys
+        todo: list[str] = []
+        for key, got in incoming.items():
+            state = tracked.get(key)
+            if state is None:
+                continue  # not tracked
+            durations = tuple(got[2:]) if self.latency else ()
+            state.window.append((s, got[0], got[1], durations))
+            state.hits += got[0]
+            state.errs += got[1]
+            for d in durations:
+                insort(state.durations, d)
+            if self._rises_with_hits:
+                if state.idle:
+                    self._trim(state, s)
+                    if state.hits * self.den <= self.limit:
+                        continue  # still false: nothing to look at
+                elif state.due is not None:
+                    continue  # true, and more hits keep it true until it is due
+            elif self._rises_as_hits_leave and state.idle and state.due is not None:
+                continue  # false, and more hits keep it false until it is due
+            todo.append(key)
+        return set(todo).union(look) if look else todo
+
+    def _trim(self, state: KeyState, s: int) -> None:
+        """Take the seconds that have left the window `(s − N, s]` out of it."""
         window = state.window
         gone = s - self.window
         while window and window[0][0] <= gone:
@@ -284,6 +268,23 @@ class WindowRule:
             state.errs -= e
             for d in durations:
                 del state.durations[bisect_left(state.durations, d)]
+
+    def _flips_as_hits_leave(self, state: KeyState) -> int | None:
+        """For `rate_above` true or `rate_below` false: the first second at which
+        hits leaving the window, with none coming, would flip the condition."""
+        hits = state.hits
+        for t, h, *_ in state.window:
+            hits -= h
+            if (
+                hits * self.den <= self.limit
+                if self._rises_with_hits
+                else hits * self.den < self.limit
+            ):
+                return t + self.window
+        return None
+
+    def _look(self, key: str, state: KeyState, s: int, records: Records) -> Alert | None:
+        self._trim(state, s)
         if not self.condition(self, state, s):
             state.held_since = None
             if state.firing:
@@ -301,7 +302,13 @@ class WindowRule:
     def _schedule(self, key: str, state: KeyState, s: int) -> None:
         """When to look at `key` again if no hits come: the first second after
         `s` at which its condition or its `for` delay may change."""
-        when = state.window[0][0] + self.window if state.window else None  # hits leave
+        when = None
+        if self._rises_with_hits or self._rises_as_hits_leave:
+            # Only hits leaving can flip it the way more hits would not look at.
+            if state.idle == self._rises_as_hits_leave:
+                when = self._flips_as_hits_leave(state)
+        elif state.window:
+            when = state.window[0][0] + self.window  # hits leave
         if state.held_since is not None and not state.firing:
             end = state.held_since + self.spec.for_  # the delay ends
             if end > s and (when is None or end < when):
@@ -309,6 +316,7 @@ class WindowRule:
         ready = state.first + self.window - 1  # rate_below applies from then
         if ready > s and (when is None or ready < when):
             when = ready
+        state.due = when
         if when is not None:
             due = self._due.get(when)
             if due is None:
@@ -346,8 +354,20 @@ class WindowRule:
 
     def status(self) -> RuleStatus:
         firing = any(state.firing for state in self._keys.values())
-        hits = max((state.hits for state in self._keys.values()), default=0)
+        hits = max(map(self._hits_now, self._keys.values()), default=0)
         return RuleStatus(self.name, self.kind, hits, self.window, self.threshold, firing)
+
+    def _hits_now(self, state: KeyState) -> int:
+        """A key's hits in the window ending at the last final second (a key not
+        looked at since holds seconds that have left)."""
+        hits = state.hits
+        if self._final is not None:
+            gone = self._final - self.window
+            for t, h, *_ in state.window:
+                if t > gone:
+                    break
+                hits -= h
+        return hits
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -356,6 +376,7 @@ class WindowRule:
             "keys": [[key, state.snapshot()] for key, state in self._keys.items()],
             "due": [[t, sorted(keys)] for t, keys in sorted(self._due.items())],
             "start": self._start,
+            "final": self._final,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -366,59 +387,13 @@ class WindowRule:
         }
         self._keys = {key: KeyState.from_snapshot(value) for key, value in state["keys"]}
         self._due = {int(t): set(keys) for t, keys in state["due"]}
+        for t in sorted(self._due, reverse=True):  # each key's first due second
+            for key in self._due[t]:
+                if key in self._keys:
+                    self._keys[key].due = t
         self._events = sorted({*self._pending, *self._due})
         self._start = state["start"]
-
-
-def top_of(
-    select: Selection,
-    key: str,
-    window: tuple[
-        Sequence[str],
-        Sequence[str],
-        Sequence[str],
-        Sequence[str],
-        Sequence[str],
-        Sequence[int] | None,
-    ],
-    kind: str,
-) -> Top:
-    """SPEC §9's `top` of a firing: of the window's records (`Records.window`),
-    those the rule counts for `key` (its error records for error_ratio_above)."""
-    *columns, weights = window
-    pick = select.pick(columns, key)
-    if kind == "error_ratio_above":
-        errors = list(map(select.errors.__contains__, columns[3]))
-        pick = errors if pick is None else list(map(and_, pick, errors))
-
-    def count(column: Sequence[str]) -> Counter[str]:
-        values = column if pick is None else compress(column, pick)
-        if weights is None:
-            return Counter(values)
-        counts: Counter[str] = Counter()
-        for value, n in zip(
-            values, weights if pick is None else compress(weights, pick), strict=True
-        ):
-            counts[value] += n
-        return counts
-
-    sections = count(columns[0])
-    hosts = count(columns[1])
-    classes: Counter[str] = Counter()
-    for status, n in count(columns[3]).items():
-        classes[status_class(status)] += n
-    group = select.group
-    return Top(
-        None if group == "section" else rank(sections, TOP),
-        None if group == "host" else rank(hosts, TOP),
-        None if group == "status" else rank(classes, TOP),
-        sum(classes.values()),
-    )
-
-
-def rank(counts: Mapping[str, int], limit: int) -> Ranked:
-    """The `limit` largest counts, ties by name."""
-    return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit])
+        self._final = state.get("final")
 
 
 def spec_key(spec: RuleSpec) -> list[Any]:
