@@ -872,6 +872,28 @@ def test_decoders_agree_on_flagged_logs(recs: list[tuple[Any, ...]], data: st.Da
 
 
 @settings(max_examples=300, deadline=None)
+@given(
+    st.lists(flagged.map(lambda r: (r[0] % 20, *r[1:])), max_size=12),
+    st.integers(-2, 22),
+    st.integers(-2, 22),
+)
+def test_decoders_agree_on_a_range_of_seconds(
+    recs: list[tuple[Any, ...]], first: int, last: int
+) -> None:
+    """records_full(log, first, last): only the records with ts in [first, last],
+    the columns vhosts and durations present as for the whole log."""
+    blob = pack_full(recs)
+    got = kernel().records_full(blob, first, last)
+    want = native.decode_records_full(blob, first, last)
+    assert repr(got) == repr(want)
+    whole = native.decode_records_full(blob)
+    rows = [i for i, t in enumerate(whole[0]) if first <= t <= last]
+    assert got[0] == [whole[0][i] for i in rows]
+    assert got[2] == [whole[2][i] for i in rows]
+    assert (got[5] is None) == (whole[5] is None)
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_decoders_agree_on_any_bytes(blob: bytes) -> None:
     both_full(blob)

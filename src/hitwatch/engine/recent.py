@@ -14,16 +14,21 @@ tally: per second, each distinct (section, host, method, status, vhost) and
 how many records had it. A window over the tally gives those keys with their
 counts as weights, and `top` counts the same. Memory is then bounded by the
 distinct records of a second, not by the traffic, and so is a snapshot.
+
+A kernel block (4 MiB of lines) spans far more seconds than a window: what
+no window can reach any more (`forget`) is left out when a block is folded
+or sorted, and the kernel decodes only the records of those seconds.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from heapq import heappop, heappush
+from itertools import compress
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 from hitwatch.model import Column
 
@@ -40,7 +45,12 @@ Window = tuple[list[str], list[str], list[str], list[str], list[str], list[int] 
 """(sections, hosts, methods, statuses, vhosts, weights) of the records of a
 window: row i stands for weights[i] records (one each when weights is None)."""
 
-Decode = Callable[[bytes], Log]
+
+class Decode(Protocol):
+    """Decodes a record log: the records with ts in [first, last]."""
+
+    def __call__(self, log: bytes, first: int = ..., last: int = ..., /) -> Log: ...
+
 
 Key = tuple[str, str, str, str, str]
 """(section, host, method, status, vhost) of a record, as the tally counts it."""
@@ -84,6 +94,7 @@ class Recent:
         self._size = 0  # bytes the blocks hold, about
         self._tally: dict[int, Counter[Key]] = {}  # second -> key -> records
         self._seconds: list[int] = []  # heap of the tally's seconds
+        self._old: int | None = None  # no window reaches this second or before
 
     def add(
         self,
@@ -114,9 +125,9 @@ class Recent:
         """Fold every block into the tally."""
         tally = self._tally
         while self._blocks:
-            _, _, size, data = self._blocks.popleft()
+            low, _, size, data = self._blocks.popleft()
             self._size -= size
-            ts, *columns = self._records(data)
+            ts, *columns = self._records(data, self._reach(low))
             for (t, *key), n in Counter(zip(ts, *columns, strict=True)).items():
                 counts = tally.get(t)
                 if counts is None:
@@ -126,7 +137,7 @@ class Recent:
 
     def forget(self, final: int) -> None:
         """Drop what no window ending after the final second `final` reaches."""
-        old = final - self.keep
+        old = self._old = final - self.keep
         blocks = self._blocks
         while blocks and blocks[0][1] <= old:
             self._size -= blocks.popleft()[2]
@@ -142,7 +153,7 @@ class Recent:
             if high < first or low > last:
                 continue
             if not isinstance(data, _Sorted):
-                data = _Sorted(self._records(data))
+                data = _Sorted(self._records(data, self._reach(low)))
                 blocks[i] = (low, high, size, data)  # sorted once, for every window after
             a, b = bisect_left(data.ts, first), bisect_right(data.ts, last)
             for whole, part in zip(columns, data.columns, strict=True):
@@ -203,13 +214,28 @@ class Recent:
             raise RuntimeError("a record log without a decoder")
         return self.decode(log)
 
-    def _records(self, data: Records | bytes | _Sorted) -> Records:
+    def _reach(self, low: int) -> int | None:
+        """For a block from second `low`: the last second no window reaches if
+        the block has records of it (they are left out), else None."""
+        return self._old if self._old is not None and low <= self._old else None
+
+    def _records(self, data: Records | bytes | _Sorted, after: int | None = None) -> Records:
+        """A block's records, those with ts after `after` when it is given: a
+        block of the kernel (8 MiB) spans far more seconds than a window."""
         if isinstance(data, _Sorted):
-            return data.records()
+            records = data.records()
+            if after is None:
+                return records
+            a = bisect_right(data.ts, after)
+            return tuple(column[a:] for column in records)  # type: ignore[return-value]
         if isinstance(data, bytes):
             if self.decode is None:
                 raise RuntimeError("a record log without a decoder")
-            ts, sections, hosts, methods, statuses, vhosts, _ = self.decode(data)
+            log = self.decode(data) if after is None else self.decode(data, after + 1)
+            ts, sections, hosts, methods, statuses, vhosts, _ = log
             vh = vhosts if vhosts is not None else [""] * len(ts)
             return (ts, sections, hosts, methods, statuses, vh)
-        return data
+        if after is None:
+            return data
+        pick = list(map(after.__lt__, data[0]))
+        return tuple(list(compress(column, pick)) for column in data)  # type: ignore[return-value]

@@ -89,10 +89,11 @@ def decode_records(blob: bytes) -> Columns:
     return ts, sections, hosts, methods, statuses
 
 
-def decode_records_full(blob: bytes) -> FullColumns:
+def decode_records_full(blob: bytes, first: int = -(2**63), last: int = 2**63 - 1) -> FullColumns:
     """`decode_records` with the vhosts and the durations of the records: each
-    None when no record has that column, else "" or None where one has not
-    (the reference for `_kernel.records_full`)."""
+    None when no record of the log has that column, else "" or None where one
+    has not; only the records with ts in [first, last] (the reference for
+    `_kernel.records_full`)."""
     data = bytes(blob)
     ts: list[int] = []
     sections: list[str] = []
@@ -133,6 +134,8 @@ def decode_records_full(blob: bytes) -> FullColumns:
         pos = vhost_at + vhost_len
         if pos > end:
             raise ValueError("a malformed record log: a key past its end")
+        if not first <= t <= last:
+            continue
         ts.append(t)
         methods.append(data[at:section_at].decode("utf-8", "replace"))
         sections.append(data[section_at:host_at].decode("utf-8", "replace"))

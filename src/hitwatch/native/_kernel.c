@@ -19,6 +19,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <limits.h>
 #include <time.h>
 
 #include "kernel_core.h"
@@ -592,7 +594,10 @@ typedef struct {
 /* The columns of a record log: (ts, sections, hosts, methods, statuses),
  * and with `full` its (vhosts, durations) too, each None when no record has
  * that column (else "" and None where a record has not). */
-static PyObject *records_of(PyObject *arg, int full) {
+/* The records of a log with ts in [first, last] (every record: LLONG_MIN,
+ * LLONG_MAX): objects are made only for those, so that a window or a fold of
+ * a block that reaches back before what is still needed costs little. */
+static PyObject *records_of(PyObject *arg, int full, long long first, long long last) {
     Py_buffer buf;
     if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0) return NULL;
     const uint8_t *start = buf.buf, *end = start + buf.len, *p = start;
@@ -607,7 +612,7 @@ static PyObject *records_of(PyObject *arg, int full) {
         }
         vhosts |= r.has_vhost;
         durations |= r.dur_column;
-        n++;
+        n += r.ts >= first && r.ts <= last;
     }
     int ncols = full ? 7 : 5;
     PyObject *cols[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL}, *out = NULL;
@@ -625,7 +630,8 @@ static PyObject *records_of(PyObject *arg, int full) {
     }
     p = start;
     for (Py_ssize_t i = 0; i < n; i++) {
-        (void)hw_log_next(&p, end, &r);
+        do (void)hw_log_next(&p, end, &r);
+        while (r.ts < first || r.ts > last);
         ts_slot *t = &stamps[(uint64_t)r.ts & (TS_SLOTS - 1)];
         if (t->value == NULL || t->ts != r.ts) {
             Py_XSETREF(t->value, PyLong_FromLongLong(r.ts));
@@ -678,11 +684,14 @@ done:
 }
 
 static PyObject *hw_records_columns(PyObject *Py_UNUSED(module), PyObject *arg) {
-    return records_of(arg, 0);
+    return records_of(arg, 0, LLONG_MIN, LLONG_MAX);
 }
 
-static PyObject *hw_records_full(PyObject *Py_UNUSED(module), PyObject *arg) {
-    return records_of(arg, 1);
+static PyObject *hw_records_full(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *log;
+    long long first = LLONG_MIN, last = LLONG_MAX;
+    if (!PyArg_ParseTuple(args, "O|LL:records_full", &log, &first, &last)) return NULL;
+    return records_of(log, 1, first, last);
 }
 
 /* ------------------------------------------------------ descriptions */
@@ -756,9 +765,9 @@ static PyMethodDef module_methods[] = {
      "records_columns(log): (ts, sections, hosts, methods, statuses) of a record log "
      "(Kernel(..., records=True)), as lists; keys decoded with errors=\"replace\", statuses "
      "as their three digits; ValueError when it is malformed"},
-    {"records_full", (PyCFunction)hw_records_full, METH_O,
-     "records_full(log): records_columns(log) and (vhosts, durations), each None when no "
-     "record of the log has it"},
+    {"records_full", (PyCFunction)hw_records_full, METH_VARARGS,
+     "records_full(log, first=-inf, last=inf): records_columns(log) and (vhosts, durations), "
+     "each None when no record of the log has it; only the records with ts in [first, last]"},
     {"describe_problem", (PyCFunction)hw_describe_problem, METH_O,
      "describe_problem(desc): why the kernel cannot read this description, or None"},
     {"parse_line", (PyCFunction)hw_parse_desc_line, METH_VARARGS,

@@ -1,0 +1,53 @@
+"""The recent records kept for `top` (engine/recent.py): what a block brings
+back that no window can reach is left out of folds and windows."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from hitwatch import native
+from hitwatch.engine.recent import Recent
+
+
+def rows(ts: list[int]) -> tuple[list[int], list[str], list[str], list[str], list[str]]:
+    n = len(ts)
+    return ts, ["/a"] * n, [f"h{t % 3}" for t in ts], ["GET"] * n, ["200"] * n
+
+
+def log_of(ts: list[int]) -> bytes:
+    """A record log as the kernel writes it (see native.decode_records)."""
+    out = b""
+    for t in ts:
+        out += struct.pack("<qHHII", t, 200, 3, 2, 2) + b"GET" + b"/a" + f"h{t % 3}".encode()
+    return out
+
+
+@pytest.mark.parametrize("as_log", [False, True], ids=["columns", "record log"])
+def test_a_fold_keeps_only_what_a_window_can_reach(as_log: bool) -> None:
+    recent = Recent(keep=10, decode=native.decode_records_full)
+    ts = list(range(100, 200))
+    if as_log:
+        recent.add_log(log_of(ts), 100, 199)
+    else:
+        recent.add(*rows(ts))
+    before = recent.window(190, 199)
+    recent.forget(195)  # windows now start after 185
+    assert recent.window(190, 199)[:5] == before[:5]
+    recent.fold()
+    ((low, high, columns),) = recent.snapshot()
+    assert (low, high) == (186, 199)
+    assert columns[0] == list(range(186, 200)) and sum(columns[6]) == 14
+    _, hosts, *_, weights = recent.window(186, 199)
+    assert weights is not None and sum(weights) == 14
+    assert sorted(hosts) == sorted(f"h{t % 3}" for t in range(186, 200))
+
+
+def test_a_block_sorted_for_a_window_leaves_out_what_no_window_reaches() -> None:
+    recent = Recent(keep=5, decode=native.decode_records_full)
+    recent.add_log(log_of(list(range(0, 1000))), 0, 999)
+    recent.forget(900)
+    assert recent.window(896, 900)[0] == ["/a"] * 5
+    ((_, _, _, block),) = recent._blocks  # the sorted copy kept
+    assert block.ts[0] == 896 and len(block.ts) == 104
