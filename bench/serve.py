@@ -169,6 +169,12 @@ def peak_rss(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def catch_up(
     day: Path, tmp: Path, name: str, lines: int, loaded: bool
 ) -> tuple[float, Serve, dict[str, Any]]:
@@ -182,6 +188,8 @@ def catch_up(
         wait_for(lambda: s.status()["sse_clients"] == 100 or None, 60, "the load to start")
     copy = tmp / f"{name}.new"
     os.link(day, copy)
+    pids = [s.proc.pid] + [p.pid for p, _ in procs]
+    cpu0 = [cpu_seconds(pid) for pid in pids]
     t0 = time.monotonic()
     os.rename(copy, log)
     wait_for(
@@ -190,7 +198,9 @@ def catch_up(
         "catch-up",
     )
     elapsed = time.monotonic() - t0
+    cpu = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu0, strict=True)]
     stats = collect(procs) if procs else {}
+    stats["cpu"] = (elapsed, cpu[0], sum(cpu[1:]))  # wall, serve's CPU, the clients'
     return lines / elapsed, s, stats
 
 
@@ -236,7 +246,7 @@ def main() -> int:
         d = Path(tmp)
         log = d / "day.log"
         write_day(log, args.lines)
-        alone, s, _ = catch_up(log, d, "alone", args.lines, loaded=False)
+        alone, s, alone_stats = catch_up(log, d, "alone", args.lines, loaded=False)
         rss = peak_rss(s.proc.pid)
         assert s.stop() == 0
         loaded, s, load_stats = catch_up(log, d, "loaded", args.lines, loaded=True)
@@ -247,6 +257,17 @@ def main() -> int:
                 "catch-up throughput, under load",
                 f"{loaded:,.0f} lines/s",
                 f"drop {drop:.1%} (≤ 20%)",
+            )
+        )
+        wall, serve_cpu, _ = alone_stats["cpu"]
+        rows.append(("  CPU of serve, alone", f"{serve_cpu:.2f} s", f"in {wall:.2f} s"))
+        wall, serve_cpu, load_cpu = load_stats["cpu"]
+        rows.append(("  CPU of serve, under load", f"{serve_cpu:.2f} s", f"in {wall:.2f} s"))
+        rows.append(
+            (
+                "  CPU of the load clients",
+                f"{load_cpu:.2f} s",
+                f"the same {os.cpu_count()} cores, meanwhile",
             )
         )
         got = live(s, d / "loaded.log", args.rate, args.live_seconds)

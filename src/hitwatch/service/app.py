@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -29,7 +28,7 @@ from hitwatch.render import iso_utc
 from hitwatch.service import params
 from hitwatch.service.hub import Batch, Hub, sse_frame
 from hitwatch.service.ids import ALERT, REPORT
-from hitwatch.service.metrics import View, exposition
+from hitwatch.service.metrics import Exposition, View
 from hitwatch.service.params import BadRequest
 from hitwatch.service.store import Store
 
@@ -53,7 +52,7 @@ class Context:
     store: Store
     view: Callable[[], View]
     hub: Hub
-    registry: CollectorRegistry
+    metrics: Exposition
     token: Callable[[], str | None] = lambda: None
     healthy: Callable[[], bool] = lambda: True
     info: Mapping[str, Any] = field(default_factory=dict)  # static facts for /api/v1/status
@@ -109,7 +108,7 @@ def build_app(ctx: Context) -> Starlette:
     async def metrics(request: Request) -> Response:
         values, n = query(request)
         params.check_known(values, set(), n)
-        body, content_type = exposition(ctx.registry, request.headers.get("accept", ""))
+        body, content_type = ctx.metrics.render(request.headers.get("accept", ""))
         return Response(body, headers={"Content-Type": content_type})
 
     def default_to() -> int:

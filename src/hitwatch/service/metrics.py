@@ -6,7 +6,8 @@ across restarts, and once the input has ended and the idle clock has run,
 they equal the summary (requests by class add up to `records`).
 
 The ingestion thread publishes an immutable `View` after each step; the
-collector reads whichever is current, so a scrape never waits for ingestion.
+collector reads whichever is current, so a scrape never waits for ingestion,
+and scrapes of the same View share one rendering (`Exposition`).
 """
 
 from __future__ import annotations
@@ -122,9 +123,14 @@ class ServiceCollector(Collector):
     ) -> None:
         self._view = view
         self._extra = extra
+        self.pinned: tuple[View, Mapping[str, Any]] | None = None  # what collect reads
+
+    def state(self) -> tuple[View, Mapping[str, Any]]:
+        """What the metrics are made of now: the published View and the live counts."""
+        return self._view(), self._extra()
 
     def collect(self) -> Iterator[Metric]:
-        v = self._view()
+        v, extra = self.pinned or self.state()
         requests = CounterMetricFamily(
             "hitwatch_requests", "Accepted requests in final seconds, by status class.",
             labels=["status"],
@@ -196,7 +202,6 @@ class ServiceCollector(Collector):
             "hitwatch_checkpoints", "State checkpoints committed by this process.",
             value=v.checkpoints,
         )  # fmt: skip
-        extra = self._extra()
         yield GaugeMetricFamily(
             "hitwatch_sse_clients", "Clients of /api/v1/events now.",
             value=int(extra.get("sse_clients", 0)),
@@ -216,7 +221,29 @@ def make_registry(collector: ServiceCollector) -> CollectorRegistry:
     return registry
 
 
-def exposition(registry: CollectorRegistry, accept: str) -> tuple[bytes, str]:
-    """The text exposition (OpenMetrics when `accept` asks for it) and its content type."""
-    encoder, content_type = choose_encoder(accept)
-    return encoder(registry), content_type
+class Exposition:
+    """The /metrics body, made once per state of the collector and format.
+
+    The View changes when the ingestion thread commits (ten times a second at
+    most), while twenty scrapers may ask within that time: they share one
+    rendering. Runs on the event loop only."""
+
+    def __init__(self, collector: ServiceCollector) -> None:
+        self._collector = collector
+        self._registry = make_registry(collector)
+        self._made: dict[str, tuple[View, Mapping[str, Any], bytes]] = {}
+
+    def render(self, accept: str) -> tuple[bytes, str]:
+        """The text exposition (OpenMetrics when `accept` asks for it) and its content type."""
+        encoder, content_type = choose_encoder(accept)
+        view, extra = state = self._collector.state()
+        made = self._made.get(content_type)
+        if made is not None and made[0] is view and made[1] == extra:
+            return made[2], content_type
+        self._collector.pinned = state
+        try:
+            body = encoder(self._registry)
+        finally:
+            self._collector.pinned = None
+        self._made[content_type] = (view, extra, body)
+        return body, content_type

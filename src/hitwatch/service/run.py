@@ -34,7 +34,7 @@ from hitwatch.render import safe
 from hitwatch.service.app import Context, build_app
 from hitwatch.service.hub import Hub, sse_frame
 from hitwatch.service.ingest import Ingest, Published, Settings
-from hitwatch.service.metrics import ServiceCollector, make_registry
+from hitwatch.service.metrics import Exposition, ServiceCollector
 from hitwatch.service.notify import Counts, Receiver, Sender
 from hitwatch.service.store import StateError, Store
 
@@ -212,7 +212,7 @@ def _run(
         store=store,
         view=lambda: ingest.view,
         hub=hub,
-        registry=make_registry(collector),
+        metrics=Exposition(collector),
         token=lambda: token[0],
         healthy=lambda: not failed and thread.is_alive(),
         info=info,
