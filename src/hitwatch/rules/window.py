@@ -24,7 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from heapq import heappop, heappush
-from itertools import compress
+from itertools import compress, repeat
 from operator import and_, itemgetter
 from typing import Any
 
@@ -146,18 +146,21 @@ class WindowRule:
             statuses = list(compress(statuses, pick))
             if keys is not None:
                 keys = list(compress(keys, pick))
-        errs = map(self.select.errors.__contains__, statuses)
-        counts = Counter(zip(ts, keys if keys is not None else [""] * len(ts), errs, strict=True))
+        rows = list(zip(ts, keys if keys is not None else repeat(""), strict=False))
+        hits = Counter(rows)
+        errors: Counter[tuple[int, str]] | None = None
+        if self.kind == "error_ratio_above":  # the only kind that counts errors
+            errors = Counter(compress(rows, map(self.select.errors.__contains__, statuses)))
         pending = self._pending
-        for (t, key, err), n in counts.items():
-            keys = pending.get(t)
-            if keys is None:
-                keys = pending[t] = {}
+        for (t, key), n in hits.items():
+            got = pending.get(t)
+            if got is None:
+                got = pending[t] = {}
                 heappush(self._events, t)
-            slot = keys.setdefault(key, [0, 0])
+            slot = got.setdefault(key, [0, 0])
             slot[0] += n
-            if err:
-                slot[1] += n
+            if errors:
+                slot[1] += errors[t, key]
 
     def _count_durations(
         self,
