@@ -25,7 +25,7 @@ from operator import add, eq, floordiv, le, ne
 from typing import Any, cast
 
 from hitwatch.engine.intervals import Interval, ReadyReport, ready_of
-from hitwatch.engine.recent import Decode, Recent
+from hitwatch.engine.recent import Decode, LazyLog, Recent
 from hitwatch.model import (
     STATUS_CLASSES,
     Alert,
@@ -312,7 +312,7 @@ class Engine:
         seconds: Mapping[int, int],
         intervals: Iterable[IntervalCounts],
         ready: Mapping[int, ReadyReport] | None = None,
-        records: bytes = b"",
+        records: LazyLog = b"",
     ) -> None:
         """Take a block that a block-at-a-time engine read (SPEC §3, its note).
 
@@ -328,8 +328,10 @@ class Engine:
         reports are made from them as they are.
 
         `records` is the block's log of accepted records (`Engine(decode=...)`
-        reads it, vhosts and durations included): the rules that count
-        records get them, and `recent` keeps the log for their `top`.
+        reads it, vhosts and durations included), or a function that makes it
+        again (a block of a regular file is read again only if a window needs
+        it): the rules that count records get them, and `recent` keeps the
+        log for their `top`.
         """
         if self._ended:
             raise RuntimeError("engine already finished")
@@ -364,7 +366,9 @@ class Engine:
             # Accepted records are newer than what was final before the block.
             low = self.final + 1 if self.started else 0
             if any(rule.counts for rule in self.rules):
-                accepted = self.recent.log_columns(records)
+                accepted = self.recent.log_columns(
+                    records if isinstance(records, bytes) else records()
+                )
                 for rule in self.rules:
                     rule.count(*accepted)
                 self.recent.add(*accepted[:6])

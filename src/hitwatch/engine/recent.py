@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
 from itertools import compress
 from operator import itemgetter
@@ -44,6 +44,9 @@ Records = tuple[Sequence[int], Column, Column, Column, Column, Column]
 Window = tuple[list[str], list[str], list[str], list[str], list[str], list[int] | None]
 """(sections, hosts, methods, statuses, vhosts, weights) of the records of a
 window: row i stands for weights[i] records (one each when weights is None)."""
+
+LazyLog = bytes | Callable[[], bytes]
+"""A record log, or a function that makes it (reads its block again)."""
 
 
 class Decode(Protocol):
@@ -90,7 +93,7 @@ class Recent:
         self.keep = keep
         self.decode = decode  # for the kernel's record logs
         self.budget = budget
-        self._blocks: deque[tuple[int, int, int, Records | bytes | _Sorted]] = deque()
+        self._blocks: deque[tuple[int, int, int, Records | LazyLog | _Sorted]] = deque()
         self._size = 0  # bytes the blocks hold, about
         self._tally: dict[int, Counter[Key]] = {}  # second -> key -> records
         self._seconds: list[int] = []  # heap of the tally's seconds
@@ -110,12 +113,15 @@ class Recent:
             records = (ts, sections, hosts, methods, statuses, vh)
             self._append(min(ts), max(ts), len(ts) * RECORD_COST, records)
 
-    def add_log(self, log: bytes, low: int, high: int) -> None:
-        """A record log whose timestamps lie in [low, high]."""
-        if log:
-            self._append(low, high, len(log), log)
+    def add_log(self, log: LazyLog, low: int, high: int) -> None:
+        """A record log whose timestamps lie in [low, high], or what makes it."""
+        if isinstance(log, bytes):
+            if log:
+                self._append(low, high, len(log), log)
+        else:
+            self._append(low, high, RECORD_COST, log)
 
-    def _append(self, low: int, high: int, size: int, data: Records | bytes) -> None:
+    def _append(self, low: int, high: int, size: int, data: Records | LazyLog) -> None:
         self._blocks.append((low, high, size, data))
         self._size += size
         if self._size > self.budget:
@@ -219,7 +225,7 @@ class Recent:
         the block has records of it (they are left out), else None."""
         return self._old if self._old is not None and low <= self._old else None
 
-    def _records(self, data: Records | bytes | _Sorted, after: int | None = None) -> Records:
+    def _records(self, data: Records | LazyLog | _Sorted, after: int | None = None) -> Records:
         """A block's records, those with ts after `after` when it is given: a
         block of the kernel (8 MiB) spans far more seconds than a window."""
         if isinstance(data, _Sorted):
@@ -228,6 +234,8 @@ class Recent:
                 return records
             a = bisect_right(data.ts, after)
             return tuple(column[a:] for column in records)  # type: ignore[return-value]
+        if callable(data):
+            data = data()  # a block read again
         if isinstance(data, bytes):
             if self.decode is None:
                 raise RuntimeError("a record log without a decoder")

@@ -329,13 +329,13 @@ static PyObject *result_to_python(KernelObject *self, const hw_result *res) {
     PyObject *records = PyBytes_FromStringAndSize((const char *)res->recs,
                                                   (Py_ssize_t)res->recs_n);
     if (records == NULL) goto fail;
-    result = Py_BuildValue("(LiLLLLLLLLLLLLOOOON)", (long long)res->used, res->started,
+    result = Py_BuildValue("(LiLLLLLLLLLLLLOOOONL)", (long long)res->used, res->started,
                            (long long)res->start, (long long)res->final, (long long)res->max_ts,
                            (long long)res->min_ts, (long long)res->pending_invalid,
                            (long long)res->rows, (long long)res->late, (long long)res->invalid,
                            (long long)res->headers, (long long)res->empty,
                            (long long)res->lines, (long long)res->max_late, seconds, intervals,
-                           bad, ready, records);
+                           bad, ready, records, (long long)res->at);
 fail:
     Py_XDECREF(seconds);
     Py_XDECREF(intervals);
@@ -424,13 +424,13 @@ static void reader_stop(KernelObject *self) {
 }
 
 static PyObject *Kernel_start(KernelObject *self, PyObject *args) {
-    int fd, skipping, workers, map = 1, check = 1;
+    int fd, skipping, workers, map = 1, check = 1, lazy = 0;
     long long offset, first_lineno, chunk, size = -1;
     Py_ssize_t block;
     Py_buffer head;
     if (check_ready(self) < 0) return NULL;
-    if (!PyArg_ParseTuple(args, "iLy*LnpiL|pLp", &fd, &offset, &head, &first_lineno, &block,
-                          &skipping, &workers, &chunk, &map, &size, &check))
+    if (!PyArg_ParseTuple(args, "iLy*LnpiL|pLpp", &fd, &offset, &head, &first_lineno, &block,
+                          &skipping, &workers, &chunk, &map, &size, &check, &lazy))
         return NULL;
     hw_kernel *K = &self->k;
     const char *bad = NULL;
@@ -449,7 +449,7 @@ static PyObject *Kernel_start(KernelObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS rc = hw_reader_start(&self->rd, K, &first, fd, offset, head.buf,
                                                 (size_t)head.len, first_lineno, (size_t)block,
                                                 skipping, workers, chunk, map, size, check,
-                                                (int64_t)self->top, (int64_t)self->floor);
+                                                (int64_t)self->top, (int64_t)self->floor, lazy);
     Py_END_ALLOW_THREADS PyBuffer_Release(&head);
     if (rc < 0) return PyErr_SetFromErrno(PyExc_OSError);
     self->reading = 1;
@@ -509,9 +509,10 @@ static PyMethodDef Kernel_methods[] = {
 #ifdef HW_THREADS
     {"start", (PyCFunction)Kernel_start, METH_VARARGS,
      "start(fd, offset, head, first_lineno, block, skipping, workers, chunk, map=True, size=-1, "
-     "check=True): read a regular file with worker threads, in a map of it unless map is "
-     "false (tests: size >= 0 is taken as its size at the start, check=False skips checking "
-     "it before each mapped block)"},
+     "check=True, lazy=False): read a regular file with worker threads, in a map of it unless "
+     "map is false (tests: size >= 0 is taken as its size at the start, check=False skips "
+     "checking it before each mapped block); lazy: a mapped block's result carries its file "
+     "offset instead of its record log"},
     {"next", (PyCFunction)Kernel_next, METH_NOARGS,
      "next(): the next result of the file started by start(), in order, or None at the end"},
     {"stop", (PyCFunction)Kernel_stop, METH_NOARGS, "stop(): stop the threads, if any"},

@@ -87,6 +87,7 @@ Fed = tuple[
     list[tuple[int, int, int]],  # invalid lines: (line number, reason code, CSV field count)
     dict[int, Ready],  # complete intervals ranked here (k > floor), by k; not in the list
     bytes,  # records=True: the log of the records accepted, in reading order; else b""
+    int,  # start(..., lazy=True): the file offset of this block's bytes, its log left out; or -1
 ]
 """What a feed (or a worker's block, `next`) hands over.
 
@@ -161,7 +162,10 @@ class Kernel:
         self, data: bytes | bytearray | memoryview, first_lineno: int, last: bool, all: bool, /
     ) -> Fed: ...
     # Not on Windows (no threads there): read a regular file with worker threads
-    # (in chunks of at most 8 MiB with records on: their logs wait in the queue).
+    # (in chunks of at most 4 MiB with records on: their logs wait in the queue).
+    # lazy (with records on): a block read from the map hands over its file
+    # offset instead of its log, which feeding its bytes again from the state
+    # before it makes (chunks are not made smaller then).
     def start(
         self,
         fd: int,
@@ -175,6 +179,7 @@ class Kernel:
         map: bool = True,
         size: int = -1,
         check: bool = True,
+        lazy: bool = False,
         /,
     ) -> None: ...
     def next(self) -> Fed | None: ...

@@ -568,6 +568,7 @@ static int hw_export_bounds(const hw_kernel *K, int all, int64_t *kmax, int64_t 
 typedef struct hw_result {
     struct hw_result *next;
     int64_t used; /* bytes of the block read */
+    int64_t at;   /* file offset of those bytes when its log was left out (lazy), else -1 */
     int last;     /* the source is done; everything was handed over */
     int error;    /* an errno: reading failed (nothing else is set) */
     int started;
@@ -621,6 +622,7 @@ static void hw_result_free(hw_kernel *pool, hw_result *res) {
 static hw_result *hw_detach(hw_kernel *K, int all) {
     hw_result *res = calloc(1, sizeof *res);
     if (res == NULL) return NULL;
+    res->at = -1;
     res->last = all;
     res->started = K->started;
     res->start = K->start;

@@ -152,6 +152,10 @@ typedef struct hw_reader {
         size_t cap;
     } logs[HW_LOG_POOL];
     size_t logs_n;
+    /* Lazy logs: a block read from the map, whose bytes are the file's own,
+     * carries its offset instead of its log, which Python makes again by
+     * reading those bytes from the same state if an alert needs them. */
+    int lazy;
 } hw_reader;
 
 #define HW_SHRANK (-2) /* hw_result.error: the file shrank under a mapped read */
@@ -386,6 +390,7 @@ static int hw_map_block(hw_worker *W, hw_chunk *ch, int64_t *offset, int64_t *li
         hw_bus_disarm(&W->bus_slot);
         return 2;
     }
+    if (R->lazy) K->records = 0; /* the file's own bytes: read again if needed */
     int rc = hw_feed(K, data, used, *lineno);
     hw_bus_disarm(&W->bus_slot);
     if (rc < 0) return -1;
@@ -412,6 +417,7 @@ static int hw_map_block(hw_worker *W, hw_chunk *ch, int64_t *offset, int64_t *li
     *lineno += res->lines;
     *offset = pos + (int64_t)used;
     res->used = (int64_t)used;
+    if (R->lazy) res->at = pos;
     if (last) hw_time_get(K, &ch->end_state);
     hw_chunk_push(R, ch, res);
     return last;
@@ -481,6 +487,7 @@ static int hw_run_chunk(hw_worker *W, size_t c) {
         int last = n == 0;
         size_t used = last ? have : hw_whole_lines(W->buf, have);
         hw_counts_clear(K);
+        if (R->lazy) K->records = 1; /* a head or a cut line: not the file's bytes */
         if (hw_feed(K, W->buf, used, lineno) < 0) return -1;
         res = hw_detach(K, last);
         if (res == NULL || hw_worker_compact(W, res) < 0) {
@@ -804,8 +811,9 @@ static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *
                            int64_t offset, const uint8_t *head, size_t head_n,
                            int64_t first_lineno, size_t block, int skipping, int n_workers,
                            int64_t chunk, int map, int64_t size, int check, int64_t top,
-                           int64_t floor) {
+                           int64_t floor, int lazy) {
     memset(R, 0, sizeof *R);
+    R->lazy = lazy && model->records;
     R->top = top;
     R->floor = floor;
     pthread_mutex_init(&R->mu, NULL);
@@ -833,7 +841,7 @@ static int hw_reader_start(hw_reader *R, const hw_kernel *model, const hw_time *
             R->map_n = size;
         }
     }
-    if (model->records && chunk > HW_RECORDS_CHUNK) chunk = HW_RECORDS_CHUNK;
+    if (model->records && !R->lazy && chunk > HW_RECORDS_CHUNK) chunk = HW_RECORDS_CHUNK;
     if (chunk < (int64_t)block) chunk = (int64_t)block;
     R->n_chunks = 1;
     if (R->n_workers > 1) {

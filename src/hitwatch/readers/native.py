@@ -23,12 +23,15 @@ from __future__ import annotations
 import io
 import os
 import stat
+import weakref
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from hitwatch import formats, native
-from hitwatch.engine.core import Engine
+from hitwatch.engine.core import Engine, TimeState
 from hitwatch.engine.intervals import ReadyReport
+from hitwatch.engine.recent import LazyLog
 from hitwatch.model import MAX_LINE, Latency
 from hitwatch.native._kernel import Kernel
 from hitwatch.readers.base import Note, OnInvalid
@@ -156,6 +159,11 @@ class NativeReader(SourceReader):
         # reader.h) while this one turns what they hand over into events.
         self._holding = None  # each chunk hands everything over at its end
         offset = source.stream.tell()
+        # With no rule that counts records, only `top` needs them, when an
+        # alert fires: a block read from the map is then read again for them.
+        again = None
+        if self.records and not any(rule.counts for rule in self.engine.rules):
+            again = BlockLogs(fd, self._make_kernel(self._format_of(b""), records=True))
         kernel.start(
             fd,
             offset,
@@ -166,17 +174,25 @@ class NativeReader(SourceReader):
             WORKERS or default_workers(os.fstat(fd).st_size),
             CHUNK,
             MAP,
+            -1,
+            True,
+            again is not None,
         )
         try:
             while (got := kernel.next()) is not None:
-                yield self._take(got)[1]
+                at, rows, late = got[19], got[7], got[8]
+                log = None
+                if again is not None and at >= 0 and rows > late:
+                    log = partial(again.log, at, got[0], self.engine.time_state())
+                yield self._take(got, log)[1]
         except OSError as exc:
             raise SourceError(f"{source.name}: {reason_of(exc)}") from None
         finally:
             kernel.stop()
 
-    def _take(self, out: Fed) -> tuple[int, int]:
-        """Give the engine what the kernel handed over: (bytes used, lines read)."""
+    def _take(self, out: Fed, log: LazyLog | None = None) -> tuple[int, int]:
+        """Give the engine what the kernel handed over: (bytes used, lines read);
+        `log`: what makes the record log the kernel left out."""
         (
             used,
             started_n,
@@ -197,6 +213,7 @@ class NativeReader(SourceReader):
             bad,
             ready,
             records,
+            _at,
         ) = out
         self.lineno += lines
         self.parsed += rows
@@ -212,7 +229,7 @@ class NativeReader(SourceReader):
             seconds=seconds,
             intervals=intervals,
             ready=_reports(ready) if ready else None,
-            records=records,
+            records=records if log is None else log,
         )
         if bad:
             name = self.source.name
@@ -234,22 +251,39 @@ class NativeReader(SourceReader):
 
     def _kernel(self, name: str) -> Kernel | None:
         """The kernel for format `name`, or None when it does not parse it."""
-        code = native.format_code(name)
-        if code is None:
+        if native.format_code(name) is None:
             return None
         kernel = self._kernels.get(name)
         if kernel is None:
-            engine = self.engine
-            desc = native.description(name) if formats.FORMATS[name].native == native.DESC else None
-            if desc is None:
-                kernel = Kernel(code, engine.interval, engine.lateness, engine.top, self.records)
-            else:
-                kernel = Kernel(
-                    code, engine.interval, engine.lateness, engine.top, self.records, desc
-                )
+            kernel = self._kernels[name] = self._make_kernel(name, self.records)
+            if formats.FORMATS[name].native == native.DESC:
                 self._what = native.what_of(name)
-            self._kernels[name] = kernel
         return kernel
+
+    def _make_kernel(self, name: str, records: bool) -> Kernel:
+        code = native.format_code(name)
+        assert code is not None
+        engine = self.engine
+        desc = native.description(name) if formats.FORMATS[name].native == native.DESC else None
+        if desc is None:
+            return Kernel(code, engine.interval, engine.lateness, engine.top, records)
+        return Kernel(code, engine.interval, engine.lateness, engine.top, records, desc)
+
+
+class BlockLogs:
+    """Blocks of a regular file read again for their record logs (lazy logs):
+    the same bytes from the same time state give the same accepted records."""
+
+    def __init__(self, fd: int, kernel: Kernel) -> None:
+        self.fd = os.dup(fd)  # the source may be closed before an alert asks
+        weakref.finalize(self, os.close, self.fd)
+        self.kernel = kernel
+
+    def log(self, at: int, size: int, state: TimeState) -> bytes:
+        """The record log of the `size` bytes at `at`, read from time state `state`."""
+        data = os.pread(self.fd, size, at)
+        self.kernel.set_state(*state)
+        return self.kernel.feed(data, 1, True, True)[18]
 
 
 class LineBuffer:
