@@ -338,10 +338,12 @@ static int hw_kernel_reset(hw_kernel *K) {
     return 0;
 }
 
-/* Compacts a result's complete intervals in the worker (hw_compact_result). */
+/* Compacts a result's complete intervals in the worker (hw_compact_result).
+ * A lone worker leaves it to the consumer (result_to_python), which runs
+ * beside it: the worker is then the whole run's critical path. */
 static int hw_worker_compact(hw_worker *W, hw_result *res) {
     hw_reader *R = W->R;
-    if (R->top < 0) return 0;
+    if (R->top < 0 || R->n_workers == 1) return 0;
     return hw_compact_result(res, W->K.interval, W->floor, (size_t)R->top, &W->rank_buf,
                              &W->rank_cap);
 }
