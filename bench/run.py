@@ -330,6 +330,27 @@ def check_targets(results: dict[tuple[str, str], Result], prefixes: list[str]) -
                 )
 
 
+def check_compared(results: dict[tuple[str, str], Result], prefixes: list[str]) -> None:
+    """Issue 16's rule: no figure of the first label worse than another's by more than 5%."""
+    this, *others = prefixes
+    for (log, config), r in results.items():
+        if not config.startswith(this):
+            continue
+        for other in others:
+            was = results.get((log, other + config[len(this) :]))
+            if was is None:
+                continue
+            for column, now, then, better in (
+                ("lines/s", r.speed, was.speed, 1),
+                ("peak RSS MB", r.rss_mb, was.rss_mb, -1),
+            ):
+                change = (now - then) / then * better  # > 0: better
+                print(
+                    f"  {'PASS' if change >= -0.05 else 'FAIL'}  {config} on {log}: {column} "
+                    f"{now:,.1f} against {other}{then:,.1f} ({change:+.1%})"
+                )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--lines", type=int, default=10_000_000, help="lines of the big logs")
@@ -382,6 +403,9 @@ def main() -> int:
     table(results, paths, ref)
     print(f"\nTargets (meant for 10M lines; these logs have {short(args.lines)}):")
     check_targets(results, prefixes)
+    if len(prefixes) > 1:
+        print("\nAgainst the other labels (worse by at most 5%):")
+        check_compared(results, prefixes)
     fast, slow = results.get(("combined", ref)), results.get(("combined/10", "goaccess"))
     if fast and slow:
         print(f"\n{ref} on Combined: {fast.speed / slow.speed:.0f}x GoAccess's lines/s")
