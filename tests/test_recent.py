@@ -4,6 +4,7 @@ back that no window can reach is left out of folds and windows."""
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 
@@ -44,10 +45,31 @@ def test_a_fold_keeps_only_what_a_window_can_reach(as_log: bool) -> None:
     assert sorted(hosts) == sorted(f"h{t % 3}" for t in range(186, 200))
 
 
-def test_a_block_sorted_for_a_window_leaves_out_what_no_window_reaches() -> None:
-    recent = Recent(keep=5, decode=native.decode_records_full)
+def test_a_window_over_a_record_log_decodes_only_its_seconds() -> None:
+    asked: list[tuple[int, ...]] = []
+
+    def decode(log: bytes, *bounds: int) -> Any:
+        asked.append(bounds)
+        return native.decode_records_full(log, *bounds)
+
+    recent = Recent(keep=5, decode=decode)
     recent.add_log(log_of(list(range(0, 1000))), 0, 999)
     recent.forget(900)
     assert recent.window(896, 900)[0] == ["/a"] * 5
-    ((_, _, _, block),) = recent._blocks  # the sorted copy kept
-    assert block.ts[0] == 896 and len(block.ts) == 104
+    assert recent.window(897, 898)[1] == ["h0", "h1"]
+    assert asked == [(896, 900), (897, 898)]
+
+
+def test_a_block_read_again_is_read_once() -> None:
+    reads: list[int] = []
+
+    def again() -> bytes:
+        reads.append(1)
+        return log_of(list(range(100, 200)))
+
+    recent = Recent(keep=10, decode=native.decode_records_full)
+    recent.add_log(again, 100, 199)
+    recent.forget(195)
+    assert len(recent.window(190, 199)[0]) == 10
+    assert len(recent.window(191, 199)[0]) == 9
+    assert reads == [1]

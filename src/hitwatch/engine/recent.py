@@ -2,10 +2,13 @@
 
 The engine keeps the records of the last `keep` seconds of log time (the
 longest rule window) besides the non-final ones, in the blocks they came in:
-as columns from the Python parsers (no work per record), or as the native
-kernel's record log (`bytes`, decoded only when asked). Rules ask for the
-records of a window when an alert fires; a block is sorted by time the first
-time a window reaches it, so that later windows take slices of it.
+as columns from the Python parsers (no work per record), as the native
+kernel's record log (`bytes`), or as a function that makes that log by
+reading the block again (a regular file's). Rules ask for the records of a
+window when an alert fires: the kernel decodes a log's records of the
+window's seconds only (a log is a fifth of its records as Python objects);
+a block of columns is sorted by time the first time a window reaches it, so
+that later windows take slices of it.
 
 A busy server puts many records in a window (200,000 a second fill two
 minutes with 24 million), most of them alike. Once the blocks hold more than
@@ -15,9 +18,8 @@ how many records had it. A window over the tally gives those keys with their
 counts as weights, and `top` counts the same. Memory is then bounded by the
 distinct records of a second, not by the traffic, and so is a snapshot.
 
-A kernel block (4 MiB of lines) spans far more seconds than a window: what
-no window can reach any more (`forget`) is left out when a block is folded
-or sorted, and the kernel decodes only the records of those seconds.
+A block spans far more seconds than a window: what no window can reach any
+more (`forget`) is left out when a block is folded or sorted.
 """
 
 from __future__ import annotations
@@ -158,12 +160,23 @@ class Recent:
         for i, (low, high, size, data) in enumerate(blocks):
             if high < first or low > last:
                 continue
-            if not isinstance(data, _Sorted):
-                data = _Sorted(self._records(data, self._reach(low)))
-                blocks[i] = (low, high, size, data)  # sorted once, for every window after
-            a, b = bisect_left(data.ts, first), bisect_right(data.ts, last)
-            for whole, part in zip(columns, data.columns, strict=True):
-                whole.extend(part[a:b])
+            if callable(data):  # a block read again, kept as its log for the windows after
+                data = data()
+                blocks[i] = (low, high, len(data), data)
+                self._size += len(data) - size
+            if isinstance(data, bytes):
+                # The kernel decodes only the window's records: a log is a fifth
+                # of its records as Python objects, which sorting would keep.
+                _, *records = self._records(data, first - 1, last)
+                parts: Sequence[Column] = records
+            else:
+                if not isinstance(data, _Sorted):
+                    data = _Sorted(self._records(data, self._reach(low)))
+                    blocks[i] = (low, high, size, data)  # sorted once, for every window after
+                a, b = bisect_left(data.ts, first), bisect_right(data.ts, last)
+                parts = [part[a:b] for part in data.columns]
+            for whole, part in zip(columns, parts, strict=True):
+                whole.extend(part)
         sections, hosts, methods, statuses, vhosts = columns
         weights: list[int] | None = None
         folded = [counts for t, counts in self._tally.items() if first <= t <= last]
@@ -225,9 +238,12 @@ class Recent:
         the block has records of it (they are left out), else None."""
         return self._old if self._old is not None and low <= self._old else None
 
-    def _records(self, data: Records | LazyLog | _Sorted, after: int | None = None) -> Records:
-        """A block's records, those with ts after `after` when it is given: a
-        block of the kernel (8 MiB) spans far more seconds than a window."""
+    def _records(
+        self, data: Records | LazyLog | _Sorted, after: int | None = None, upto: int | None = None
+    ) -> Records:
+        """A block's records, those with ts after `after` when it is given (a
+        block of the kernel spans far more seconds than a window); a record
+        log's only up to `upto` when that is given too."""
         if isinstance(data, _Sorted):
             records = data.records()
             if after is None:
@@ -239,7 +255,12 @@ class Recent:
         if isinstance(data, bytes):
             if self.decode is None:
                 raise RuntimeError("a record log without a decoder")
-            log = self.decode(data) if after is None else self.decode(data, after + 1)
+            if after is None:
+                log = self.decode(data)
+            elif upto is None:
+                log = self.decode(data, after + 1)
+            else:
+                log = self.decode(data, after + 1, upto)
             ts, sections, hosts, methods, statuses, vhosts, _ = log
             vh = vhosts if vhosts is not None else [""] * len(ts)
             return (ts, sections, hosts, methods, statuses, vh)
