@@ -63,6 +63,9 @@ Key = tuple[str, str, str, str, str]
 BUDGET = 16 << 20
 """Bytes of blocks kept as they came before they are folded into the tally."""
 
+EARLIEST, LATEST = -(2**63), 2**63 - 1
+"""The widest range of seconds a record log is decoded for (the kernel's int64)."""
+
 RECORD_COST = 64
 """About what a decoded record costs in its block (list slots, small ints)."""
 
@@ -223,10 +226,6 @@ class Recent:
                 records = (ts, *rest)
                 self._append(int(low), int(high), len(ts) * RECORD_COST, records)
 
-    def records(self, log: bytes) -> Records:
-        """A record log's records (vhosts empty for a format without them)."""
-        return self._records(log)
-
     def log_columns(self, log: bytes) -> Log:
         """A record log's columns, as the rules count them."""
         if self.decode is None:
@@ -255,13 +254,9 @@ class Recent:
         if isinstance(data, bytes):
             if self.decode is None:
                 raise RuntimeError("a record log without a decoder")
-            if after is None:
-                log = self.decode(data)
-            elif upto is None:
-                log = self.decode(data, after + 1)
-            else:
-                log = self.decode(data, after + 1, upto)
-            ts, sections, hosts, methods, statuses, vhosts, _ = log
+            first = EARLIEST if after is None else after + 1
+            last = LATEST if upto is None else upto
+            ts, sections, hosts, methods, statuses, vhosts, _ = self.decode(data, first, last)
             vh = vhosts if vhosts is not None else [""] * len(ts)
             return (ts, sections, hosts, methods, statuses, vh)
         if after is None:
