@@ -8,6 +8,8 @@ run at import time.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,24 @@ def test_the_engine_and_rules_do_no_io() -> None:
     for module in core:
         assert not any(dep.startswith(shell) for dep in edges[module]), module
         assert not edges[module] & {"hitwatch.cli", "hitwatch.live", "hitwatch.pipeline"}
+
+
+def test_optional_heavy_parts_load_only_when_used(tmp_path: Path) -> None:
+    """A run on a text log loads no JSON decoder, TOML reader or terminal UI:
+    each costs megabytes of memory that such a run would keep for nothing."""
+    log = tmp_path / "a.log"
+    log.write_text('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a/b HTTP/1.0" 200 2326\n')
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['hitwatch', '--output', 'jsonl', {str(log)!r}]\n"
+        "try:\n"
+        "    runpy.run_module('hitwatch', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('msgspec', 'tomllib', 'rich')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stderr.splitlines()[-1] == "[]"

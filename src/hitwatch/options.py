@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TypeVar
 
-from hitwatch import __version__, configfile, formats
+from hitwatch import __version__, formats
 from hitwatch.config import (
     Config,
     OutputSpec,
@@ -300,6 +300,8 @@ def _rules(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[R
     if args.window is not None or args.threshold is not None:
         parser.error("--window and --threshold set the built-in rule; with --config, "
                      "set them in the file")  # fmt: skip
+    from hitwatch import configfile  # tomllib, for runs with --config only
+
     try:
         return configfile.load(args.config)
     except configfile.ConfigError as exc:

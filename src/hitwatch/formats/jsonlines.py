@@ -20,9 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from operator import attrgetter
-from typing import Any, NamedTuple
-
-import msgspec
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hitwatch.formats.base import (
     OVERLONG,
@@ -38,6 +36,9 @@ from hitwatch.formats.describe import DURATION_UNITS
 from hitwatch.formats.text import lines_block, sections_of
 from hitwatch.formats.values import first_address, json_duration, parse_any_time
 from hitwatch.model import OTHER, Block, FullRow, Row
+
+if TYPE_CHECKING:
+    import msgspec
 
 KEYS = ("time", "status", "host", "method", "path", "request", "bytes", "vhost", "duration", "xff")
 MAX_MAPPING = 4096
@@ -77,12 +78,13 @@ def parse_mapping(text: str) -> Mapping:
     for needed in ("time", "status"):
         if needed not in paths:
             raise FormatError(f"no {needed} field in the JSON field mapping {text!r}")
-    _struct(paths)  # refuses a path that is both a value and an object
+    _tree(paths)  # refuses a path that is both a value and an object
     return Mapping(paths, divisor, text)
 
 
-def _struct(paths: dict[str, tuple[tuple[str, ...], ...]]) -> type[msgspec.Struct]:
-    """Nested structs holding just the mapped paths (any other key is skipped)."""
+def _tree(paths: dict[str, tuple[tuple[str, ...], ...]]) -> dict[str, Any]:
+    """The mapped paths as nested dicts (None at a value); refuses a path that
+    is both a value and an object."""
     tree: dict[str, Any] = {}
     for alternatives in paths.values():
         for path in alternatives:
@@ -94,6 +96,13 @@ def _struct(paths: dict[str, tuple[tuple[str, ...], ...]]) -> type[msgspec.Struc
             if isinstance(node.get(path[-1]), dict):
                 raise FormatError(f"{'.'.join(path)} is a value and an object")
             node[path[-1]] = None
+    return tree
+
+
+def _struct(paths: dict[str, tuple[tuple[str, ...], ...]]) -> type[msgspec.Struct]:
+    """Nested structs holding just the mapped paths (any other key is skipped)."""
+    import msgspec  # JSON formats only: the others do not pay its 5 MB of RSS
+
     counter = iter(range(1 << 30))
 
     def build(node: dict[str, Any]) -> type[msgspec.Struct]:
@@ -103,13 +112,15 @@ def _struct(paths: dict[str, tuple[tuple[str, ...], ...]]) -> type[msgspec.Struc
             fields.append((f"f{next(counter)}", kind, msgspec.field(default=None, name=key)))
         return msgspec.defstruct(f"S{next(counter)}", fields, gc=False)
 
-    return build(tree)
+    return build(_tree(paths))
 
 
 def _python_names(
     paths: dict[str, tuple[tuple[str, ...], ...]], struct: Any
 ) -> dict[tuple[str, ...], str]:
     """Each path as the struct's dotted attribute names (for attrgetter)."""
+    import msgspec
+
     out: dict[tuple[str, ...], str] = {}
     for alternatives in paths.values():
         for path in alternatives:
@@ -127,12 +138,17 @@ class JsonFormat:
     """Reads JSON lines with a Mapping; `xff` as for text formats."""
 
     def __init__(self, name: str, mapping: Mapping, xff: bool = False) -> None:
+        import msgspec
+
         self.name = name
         self.mapping = mapping
         paths = mapping.paths
         self.xff = xff and "xff" in paths
         struct = _struct(paths)
         self._decoder = msgspec.json.Decoder(struct)
+        self._decode_any = msgspec.json.decode
+        self._not_json = msgspec.DecodeError
+        self._not_struct = (msgspec.DecodeError, msgspec.ValidationError)
         names = _python_names(paths, struct)
         self._get = {
             key: [attrgetter(names[path]) for path in alternatives]
@@ -152,8 +168,8 @@ class JsonFormat:
         if line is OVERLONG:
             return "line longer than 64 KiB"
         try:
-            obj = msgspec.json.decode(line)
-        except msgspec.DecodeError:
+            obj = self._decode_any(line)
+        except self._not_json:
             return "not a JSON line"
         if not isinstance(obj, dict):
             return "not a JSON object"
@@ -205,7 +221,7 @@ class JsonFormat:
     def parse(self, text: Text) -> Block:
         try:
             rows = self._decoder.decode_lines(text.text)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except self._not_struct:
             return lines_block(self, text)
         if len(rows) != text.count:  # empty lines (decode_lines skips them)
             return lines_block(self, text)
