@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hitwatch import formats
 from hitwatch.formats.base import MAX_LINE, decode_lines
-from hitwatch.formats.compiler import FormatError, compile_format
+from hitwatch.formats.compiler import FormatError, compile_format, compile_notation
 from hitwatch.formats.describe import (
     BYTES,
     DURATION,
@@ -162,6 +162,37 @@ def test_times() -> None:
     assert strf.parse_line("2023-02-29 22:13:20 200") == "bad timestamp"
     haproxy = formats.make("haproxy")
     assert haproxy.parse_line(PRESETS["haproxy"].example[0])[0] == TS  # type: ignore[index]
+
+
+HAPROXY = (
+    "Feb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] "
+    "http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 {captures}"
+    '"GET /index.html HTTP/1.1"'
+)
+
+
+@pytest.mark.parametrize(
+    "captures", ["", "{1wt.eu} ", "{1wt.eu} {} ", "{1wt.eu|Mozilla/5.0 (X11; Linux)} {#22x#22} "]
+)
+def test_haproxy_captured_headers_come_before_the_request(captures: str) -> None:
+    """`capture request/response header` adds `{...}` blocks before the request
+    (HAProxy escapes `"` in them as #22): the request is still the quoted one."""
+    row = formats.make("haproxy").parse_full(HAPROXY.format(captures=captures))
+    assert row == (1233922454, 2750, "/index.html", "10.0.1.2", "200", "GET", "", 0.109)
+
+
+def test_quotes_after_a_field_of_no_width_stay_literals() -> None:
+    """`{skip}"{request}"`: a quoted field right after a field of no width
+    could not be told apart from it; the quotes stay in the literals, and
+    the field before runs to the opening one (as `%^"%r"` does in GoAccess)."""
+    desc = compile_notation('{time:sec} {status} {skip}"{request}"')
+    assert [(i.kind, i.text) for i in desc.items[-4:]] == [
+        (FIELD, ""), (LITERAL, '"'), (FIELD, ""), (LITERAL, '"'),
+    ]  # fmt: skip
+    row = TextFormat("t", desc).parse_full('1700000000 200 a b {c} "GET /x/y HTTP/1.1"')
+    assert row[2] == "/x" and row[5] == "GET"  # type: ignore[index]
+    with pytest.raises(FormatError, match="cannot be told apart"):
+        compile_notation('{time:sec} {status} {skip}{request}"')
 
 
 def test_block_with_empty_lines_headers_crlf_and_overlong() -> None:

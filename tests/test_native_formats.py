@@ -344,6 +344,8 @@ def test_random_format_strings_read_alike(
         b'"remotehost","rfc931","authuser","date","request","status","bytes"',
         b'\xe2\x82 - - [14/Nov/2023:22:13:20 +0000] "GET /a HTTP/1.1" 200 1 "-" "-" 0.5\r',
         b'h - - [14/Nov/2023:22:13:20 +0000] "GET /' + b"x" * 70_000 + b' HTTP/1.1" 200 1',
+        b"Feb  6 12:14:14 lb haproxy[14]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] in s/1 "
+        b'10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 {1wt.eu|a b} {} "GET /i HTTP/1.1"',
     ],
 )
 def test_lines_by_example(line: bytes) -> None:

@@ -342,7 +342,10 @@ def _merge_queries(parts: list[Part]) -> list[Part]:
 
 
 def _quote(items: list[Item], spans: list[tuple[int, int]]) -> list[Item]:
-    """A field between a literal ending in `"` and one starting with `"` is QUOTED."""
+    """A field between a literal ending in `"` and one starting with `"` is QUOTED,
+    unless that literal is the quote alone after a field of no width: the two
+    fields could not be told apart, so the quotes stay literals and the field
+    before runs to the opening one (`{skip}"{request}"`, GoAccess's `%^"%r"`)."""
     out = list(items)
     for i in range(1, len(out) - 1):
         before, item, after = out[i - 1], out[i], out[i + 1]
@@ -352,6 +355,12 @@ def _quote(items: list[Item], spans: list[tuple[int, int]]) -> list[Item]:
             and after.kind == LITERAL
             and before.text.endswith('"')
             and after.text.startswith('"')
+            and not (
+                before.text == '"'
+                and i >= 2
+                and out[i - 2].kind != LITERAL
+                and not width(out[i - 2])
+            )
         ):
             out[i - 1] = before._replace(text=before.text[:-1])
             out[i] = item._replace(kind=QUOTED)

@@ -157,8 +157,10 @@ PRESETS: dict[str, Preset] = {
             "haproxy",
             "notation",
             "{skip}]: {host:port} [{time:%d/%b/%Y:%H:%M:%S.%f}] {skip} {skip} "
-            "{skip}/{skip}/{skip}/{skip}/{duration:ms} {status} {bytes} {skip} {skip} {skip} "
-            '{skip} {skip} "{request}"',
+            # Then cookies, termination state, connections, queues and any
+            # captured headers ({...}, where HAProxy writes " as #22): skipped
+            # up to the request's opening quote.
+            '{skip}/{skip}/{skip}/{skip}/{duration:ms} {status} {bytes} {skip}"{request}"',
             "HAProxy's HTTP log format through syslog; duration: Ta",
             (
                 "Nov 14 22:13:20 lb1 haproxy[2101]: 10.0.0.1:52100 [14/Nov/2023:22:13:20.250] "
