@@ -16,7 +16,8 @@ from hitwatch.engine.core import Engine
 from hitwatch.live import FollowLoop
 from hitwatch.outputs.jsonl import JsonlSink
 from hitwatch.rules.rate_above import RateAbove
-from hitwatch.sources.follow import Follower, LineCutter, since_offset
+from hitwatch.sources.follow import Follower, LineCutter
+from hitwatch.sources.since import since_offset
 
 
 class FakeClock:

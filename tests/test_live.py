@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from conftest import APACHE_LOGS, SAMPLE_CSV, needs_data
+from hitwatch.engine.clock import IdleClock
 from hitwatch.engine.core import Engine
-from hitwatch.live import FollowLoop, IdleClock, run_paced
+from hitwatch.live import FollowLoop, run_paced
 from hitwatch.outputs.jsonl import JsonlSink
 from hitwatch.outputs.text import TextSink
 from hitwatch.pipeline import run

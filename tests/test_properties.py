@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CSV_HEADER, INVALID, Op, engine_run, make_engine, row, run_bytes
-from hitwatch.engine.core import dense_run
 from hitwatch.engine.recent import Recent
+from hitwatch.engine.timeline import dense_run
 from hitwatch.formats import make
 from hitwatch.formats.base import decode_lines, parse_lines
 from hitwatch.model import Alert, Top

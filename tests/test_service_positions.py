@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hitwatch.sources.follow import Follower, Position
+from hitwatch.sources.follow import Follower
+from hitwatch.sources.positions import Position
 
 
 class Clock:

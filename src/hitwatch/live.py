@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from hitwatch.config import Config
+from hitwatch.engine.clock import IdleClock
 from hitwatch.engine.core import Engine
 from hitwatch.model import Status
 from hitwatch.outputs import FanOut, Output
@@ -32,7 +33,8 @@ from hitwatch.pipeline import Run
 from hitwatch.readers import Note, OnInvalid, Reader, make_reader
 from hitwatch.render import safe
 from hitwatch.sources import Source, SourceError
-from hitwatch.sources.follow import Follower, has_magic, since_offset
+from hitwatch.sources.follow import Follower, has_magic
+from hitwatch.sources.since import since_offset
 
 POLL_INTERVAL = 0.05
 """Seconds to wait when a poll found nothing new (adds at most this to the delay)."""
@@ -54,48 +56,6 @@ class Stop:
     @property
     def requested(self) -> bool:
         return self.code is not None
-
-
-class IdleClock:
-    """SPEC §8's idle clock, pure: feed it what happened, ask it how far to advance.
-
-    Anchored at (wall time, M) whenever a record raises M. Once no record
-    has arrived for more than `lateness` seconds of wall time, event time is
-    `M + (now - anchor)`, and seconds up to that minus `lateness + 1` are
-    final, just as if records had kept arriving with empty seconds.
-    """
-
-    def __init__(self, lateness: int, now: float) -> None:
-        self.lateness = lateness
-        self._arrival = now
-        self._anchor_wall = now
-        self._anchor_m = -1
-        self._advanced = -1  # the last second the clock made final
-
-    def observe(self, now: float, rows_before: int, engine: Engine) -> None:
-        """Call after feeding: notes arrivals and real (record-made) increases of M."""
-        if engine.rows == rows_before:
-            return
-        self._arrival = now
-        m = engine.max_ts
-        if m > self._anchor_m and m > self._advanced:
-            self._anchor_m = m
-            self._anchor_wall = now
-
-    def idle(self, now: float) -> bool:
-        return self._anchor_m >= 0 and now - self._arrival > self.lateness
-
-    def target(self, now: float) -> int | None:
-        """The second to make final now, or None while records are still arriving."""
-        if not self.idle(now):
-            return None
-        return self._anchor_m + int(now - self._anchor_wall) - self.lateness - 1
-
-    def tick(self, now: float, engine: Engine) -> None:
-        target = self.target(now)
-        if target is not None and target > engine.final:
-            engine.advance_to(target)
-            self._advanced = max(self._advanced, target)
 
 
 class _Rate:

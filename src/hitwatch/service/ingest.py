@@ -27,8 +27,8 @@ from typing import Any
 
 from hitwatch import rules
 from hitwatch.config import RuleSpec
+from hitwatch.engine.clock import IdleClock
 from hitwatch.engine.core import Engine
-from hitwatch.live import IdleClock
 from hitwatch.model import Alert, Event
 from hitwatch.readers import Reader, make_reader
 from hitwatch.readers.python import SourceReader
@@ -38,7 +38,8 @@ from hitwatch.service.metrics import SourceView, Totals, View
 from hitwatch.service.notify import Receiver, payload, update_firing
 from hitwatch.service.store import OutboxItem, StateError, Store
 from hitwatch.sources import Source
-from hitwatch.sources.follow import Follower, Position, has_magic
+from hitwatch.sources.follow import Follower, has_magic
+from hitwatch.sources.positions import Position
 
 CHECKPOINT_VERSION = 1
 

@@ -32,7 +32,6 @@ matches no position (replaced: another first line) is read from its start.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 
 from hitwatch.render import safe
 from hitwatch.sources import LineCutter
+from hitwatch.sources.positions import Position, first_line_checksum
 
 READ_SIZE = 1 << 17
 """Bytes asked of the kernel per read."""
@@ -49,8 +49,6 @@ MAX_READ = 1 << 22
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
-CHECKSUM_BYTES = 4096
-"""The first line's checksum covers at most this many of its bytes."""
 
 MAX_DONE = 1000
 """Files done with that `positions()` still lists (the most recent ones)."""
@@ -61,57 +59,6 @@ MAX_SCAN = 10_000
 Ident = tuple[int, int]
 Block = tuple[str, bytes]
 """(source name, bytes of whole lines)."""
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a followed file was read to (SPEC §11).
-
-    `offset` is just past the last whole line handed out; `checksum` is that
-    of the file's first line (empty while no line was read); `role` is
-    `active` (read at `name`), `retired` (rotated away, read to its end) or
-    `done` (closed: never read again). `size` is the file's size when the
-    position was taken and `read` the bytes read of it, the unfinished last
-    line included (-1 if unknown): for status displays only.
-    """
-
-    name: str
-    dev: int
-    ino: int
-    checksum: str
-    offset: int
-    role: str
-    size: int = -1
-    read: int = -1
-
-    def to_json(self) -> list[object]:
-        return [self.name, self.dev, self.ino, self.checksum, self.offset, self.role]
-
-    @classmethod
-    def from_json(cls, value: Sequence[object]) -> Position:
-        name, dev, ino, checksum, offset, role = value
-        if not (
-            isinstance(name, str)
-            and isinstance(dev, int)
-            and isinstance(ino, int)
-            and isinstance(checksum, str)
-            and isinstance(offset, int)
-            and role in ("active", "retired", "done")
-        ):
-            raise ValueError(f"not a position: {value!r}")
-        return cls(name, dev, ino, checksum, offset, str(role))
-
-
-def first_line_checksum(fd: int, offset: int) -> str:
-    """The checksum of the first line of the open file `fd`, from the bytes
-    before `offset` (at most CHECKSUM_BYTES of them); "" when `offset` is 0."""
-    if offset <= 0:
-        return ""
-    head = os.pread(fd, min(offset, CHECKSUM_BYTES), 0)
-    nl = head.find(b"\n")
-    if nl >= 0:
-        head = head[: nl + 1]
-    return hashlib.blake2b(head, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -458,75 +405,3 @@ def _is_file(mode: int) -> bool:
     import stat
 
     return stat.S_ISREG(mode)
-
-
-# ------------------------------------------------------------------ --since
-
-_PROBE = 1 << 16
-
-
-def since_offset(path: str, seconds: int, format_name: str = "auto") -> int:
-    """The offset of the first line of `path` at most `seconds` of log time before its end.
-
-    Bisects the file on the timestamps of the lines found after probe offsets,
-    so only a few blocks of a large file are parsed. Lines out of order by a
-    few seconds make the answer as exact as the log is ordered. 0 when no
-    timestamp can be read.
-    """
-    from hitwatch import formats
-
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            return 0
-        head = fh.read(_PROBE)
-        lines = formats.decode_lines(head[: head.rfind(b"\n") + 1] or head).lines
-        name = format_name if format_name != "auto" else formats.detect(lines)
-        if name is None:
-            return 0
-        fmt = formats.make(name)
-
-        def first_ts(offset: int) -> tuple[int, int] | None:
-            """(ts, start) of the first parsable line starting at or after `offset`."""
-            start = offset
-            if offset > 0:
-                fh.seek(offset - 1)
-                data = fh.read(_PROBE)
-                nl = data.find(b"\n")
-                if nl < 0:
-                    return None
-                data = data[nl + 1 :]
-                start = offset + nl
-            else:
-                fh.seek(0)
-                data = fh.read(_PROBE)
-            for raw in data.split(b"\n")[:-1]:
-                row = fmt.parse_line(raw.decode("utf-8", "replace").removesuffix("\r"))
-                if not isinstance(row, str):
-                    return row[0], start
-                start += len(raw) + 1
-            return None
-
-        last: int | None = None
-        fh.seek(max(0, size - _PROBE))
-        tail = fh.read()
-        for raw in reversed(tail.split(b"\n")):
-            row = fmt.parse_line(raw.decode("utf-8", "replace").removesuffix("\r"))
-            if not isinstance(row, str):
-                last = row[0]
-                break
-        if last is None:
-            return 0
-        target = last - seconds
-        lo, hi = 0, size
-        while lo < hi:
-            mid = (lo + hi) // 2
-            got = first_ts(mid)
-            if got is None or got[0] >= target:
-                hi = mid
-            else:
-                lo = mid + 1
-        if lo == 0:
-            return 0
-        got = first_ts(lo)
-        return size if got is None else got[1]
