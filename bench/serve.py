@@ -28,11 +28,13 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import re
 import socket
 import sys
 import tempfile
 import threading
 import time
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -92,20 +94,21 @@ async def _querier(client: httpx.AsyncClient, stop: float, out: list[float]) -> 
         await asyncio.sleep(1.0)
 
 
-async def _sse(client: httpx.AsyncClient, stop: float, out: list[tuple[str, float]]) -> None:
+_REPORT_ID = re.compile(rb"^id: stats:([0-9]+)$", re.MULTILINE)
+
+
+async def _sse(client: httpx.AsyncClient, stop: float, out: list[tuple[int, float]]) -> None:
+    """Reads the stream and notes when each report arrived: one regular
+    expression over what came, so that 100 clients on the machine under
+    test take as little of its CPU as they can."""
     carry = b""
     async with client.stream("GET", "/api/v1/events", timeout=None) as r:
         async for chunk in r.aiter_raw():
             now = time.time()
-            data = carry + chunk
-            at = 0
-            while (i := data.find(b"id: stats:", at)) >= 0:
-                j = data.find(b"\n", i)
-                if j < 0:
-                    break
-                out.append((data[i + 10 : j].decode(), now))
-                at = j
-            carry = data[max(at, len(data) - 30) :]
+            data = carry + chunk if carry else chunk
+            cut = data.rfind(b"\n") + 1  # an unfinished line waits for the rest
+            carry = data[cut:]
+            out.extend(zip(map(int, _REPORT_ID.findall(data, 0, cut)), repeat(now)))
             if time.monotonic() > stop:
                 return
 
@@ -130,7 +133,7 @@ def load(url: str, seconds: float, kind: str, conn: Any) -> None:
                     _querier(client, stop, queries),
                 )
                 return {"scrapes": scrapes, "queries": queries}
-            got: list[tuple[str, float]] = []
+            got: list[tuple[int, float]] = []
             tasks = [asyncio.create_task(_sse(client, stop, got)) for _ in range(100)]
             await asyncio.sleep(seconds)
             for t in tasks:
@@ -230,7 +233,7 @@ def live(s: Serve, log: Path, rate: int, seconds: float) -> dict[str, Any]:
     got = collect(procs)
     stop.set()
     w.join()
-    got["sse_delays"] = [recv - (int(sid) + 10 + 5) for sid, recv in got.pop("sse")]
+    got["sse_delays"] = [recv - (sid + 10 + 5) for sid, recv in got.pop("sse")]
     return got
 
 

@@ -37,9 +37,10 @@ def test_a_fold_keeps_only_what_a_window_can_reach(as_log: bool) -> None:
     recent.forget(195)  # windows now start after 185
     assert recent.window(190, 199)[:5] == before[:5]
     recent.fold()
-    ((low, high, columns),) = recent.snapshot()
-    assert (low, high) == (186, 199)
-    assert columns[0] == list(range(186, 200)) and sum(columns[6]) == 14
+    blocks = recent.snapshot()
+    assert [(low, high) for low, high, _ in blocks] == [(t, t) for t in range(186, 200)]
+    assert [columns[0] for *_, columns in blocks] == [[t] for t in range(186, 200)]
+    assert sum(columns[6][0] for *_, columns in blocks) == 14
     _, hosts, *_, weights = recent.window(186, 199)
     assert weights is not None and sum(weights) == 14
     assert sorted(hosts) == sorted(f"h{t % 3}" for t in range(186, 200))
@@ -73,3 +74,24 @@ def test_a_block_read_again_is_read_once() -> None:
     assert len(recent.window(190, 199)[0]) == 10
     assert len(recent.window(191, 199)[0]) == 9
     assert reads == [1]
+
+
+def test_a_final_seconds_snapshot_is_made_once_and_restores_alike() -> None:
+    """A service checkpoints every second: the blocks of final seconds, which
+    no record can join, are kept from one snapshot to the next."""
+    recent = Recent(keep=10)
+    recent.add(*rows([100, 101, 101, 102]))
+    recent.forget(101)  # 100 and 101 final; 102 may still get records
+    first = recent.snapshot()
+    assert [block[0] for block in first] == [100, 101, 102]
+    assert first[1] == [101, 101, [[101], ["/a"], ["h2"], ["GET"], ["200"], [""], [2]]]
+    recent.add(*rows([102, 103]))
+    second = recent.snapshot()
+    assert second[0] is first[0] and second[1] is first[1]  # made once
+    assert second[2] is not first[2] and second[2][2][6] == [2]  # 102 got a record
+    again = Recent(keep=10)
+    again.restore(second)
+    again.forget(101)
+    assert again.snapshot() == second
+    recent.forget(111)  # 101 leaves every window
+    assert [block[0] for block in recent.snapshot()] == [102, 103]

@@ -28,7 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
-from itertools import compress
+from itertools import compress, islice
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -69,6 +69,9 @@ EARLIEST, LATEST = -(2**63), 2**63 - 1
 RECORD_COST = 64
 """About what a decoded record costs in its block (list slots, small ints)."""
 
+FOLD_SLICE = 16384
+"""Records counted at a time when a block is folded (a few milliseconds)."""
+
 
 class _Sorted:
     """A block's records in timestamp order, for windows by bisection."""
@@ -103,6 +106,8 @@ class Recent:
         self._tally: dict[int, Counter[Key]] = {}  # second -> key -> records
         self._seconds: list[int] = []  # heap of the tally's seconds
         self._old: int | None = None  # no window reaches this second or before
+        self._final: int | None = None  # the last final second: no record joins it or before
+        self._made: dict[int, list[Any]] = {}  # a final second -> its snapshot block
 
     def add(
         self,
@@ -139,22 +144,30 @@ class Recent:
             low, _, size, data = self._blocks.popleft()
             self._size -= size
             ts, *columns = self._records(data, self._reach(low))
-            for (t, *key), n in Counter(zip(ts, *columns, strict=True)).items():
-                counts = tally.get(t)
-                if counts is None:
-                    counts = tally[t] = Counter()
-                    heappush(self._seconds, t)
-                counts[tuple(key)] += n
+            rows = zip(ts, *columns, strict=True)
+            # A slice at a time: one Counter call over a block holds the
+            # interpreter's lock throughout (60 ms for a second of a busy
+            # server), which a service's HTTP answers would wait for.
+            while part := Counter(islice(rows, FOLD_SLICE)):
+                for (t, *key), n in part.items():
+                    counts = tally.get(t)
+                    if counts is None:
+                        counts = tally[t] = Counter()
+                        heappush(self._seconds, t)
+                    counts[tuple(key)] += n
 
     def forget(self, final: int) -> None:
         """Drop what no window ending after the final second `final` reaches."""
+        self._final = final
         old = self._old = final - self.keep
         blocks = self._blocks
         while blocks and blocks[0][1] <= old:
             self._size -= blocks.popleft()[2]
         seconds = self._seconds
         while seconds and seconds[0] <= old:
-            del self._tally[heappop(seconds)]
+            t = heappop(seconds)
+            del self._tally[t]
+            self._made.pop(t, None)
 
     def window(self, first: int, last: int) -> Window:
         """The records with ts in [first, last] (see `Window`)."""
@@ -196,15 +209,27 @@ class Recent:
         return sections, hosts, methods, statuses, vhosts, weights
 
     def snapshot(self) -> list[list[Any]]:
-        """The tally as JSON values, every block folded into it first: one
-        block [low, high, [ts, sections, hosts, methods, statuses, vhosts, counts]]."""
+        """The tally as JSON values, every block folded into it first: for each
+        second t in order, a block [t, t, [ts, sections, hosts, methods,
+        statuses, vhosts, counts]]. No record joins a final second, so its
+        block is made once and kept: a service checkpoints every second, and
+        a busy one holds two minutes of seconds (making them all took a
+        quarter of its time, with the interpreter's lock held)."""
         self.fold()
-        rows = [(t, *key, n) for t, counts in self._tally.items() for key, n in counts.items()]
-        if not rows:
-            return []
-        rows.sort()
-        ts = [row[0] for row in rows]
-        return [[ts[0], ts[-1], [list(column) for column in zip(*rows, strict=True)]]]
+        made = self._made
+        final = self._final
+        out = []
+        for t in sorted(self._tally):
+            block = made.get(t)
+            if block is None:
+                counts = self._tally[t]
+                keys = sorted(counts)
+                columns = [list(column) for column in zip(*keys, strict=True)]
+                block = [t, t, [[t] * len(keys), *columns, [counts[key] for key in keys]]]
+                if final is not None and t <= final:
+                    made[t] = block
+            out.append(block)
+        return out
 
     def restore(self, blocks: list[list[Any]]) -> None:
         """Take back a `snapshot` (blocks of six columns are records, of seven a tally)."""
@@ -212,6 +237,7 @@ class Recent:
         self._size = 0
         self._tally.clear()
         self._seconds.clear()
+        self._made.clear()
         for low, high, columns in blocks:
             if len(columns) == 7:
                 *records, counts = columns
