@@ -22,6 +22,7 @@ import random
 import struct
 import tempfile
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -991,3 +992,48 @@ def test_engine_native_refuses_a_description_the_kernel_declines() -> None:
     assert "does not parse" in str(engine_problem("native", declined))
     assert engine_problem("auto", declined) is None  # read by Python
     assert engine_problem("native", registered(VCOMBINED_D)) is None
+
+
+def merged(tally: Any) -> Counter[tuple[Any, ...]]:
+    """A tally's rows summed by their text (the kernel's may repeat one)."""
+    out: Counter[tuple[Any, ...]] = Counter()
+    for *key, n in zip(*tally, strict=True):
+        out[tuple(key)] += n
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(flagged.map(lambda r: (r[0] % 4, *r[1:])), max_size=30),
+    st.integers(-1, 4),
+    st.integers(-1, 4),
+    st.randoms(use_true_random=False),
+)
+def test_tallies_agree(
+    recs: list[tuple[Any, ...]], first: int, last: int, rnd: random.Random
+) -> None:
+    """records_tally(log, first, last): the distinct records of the range and
+    their counts, as the Python reference and as Recent.fold counted them."""
+    recs = recs + [rnd.choice(recs) for _ in range(len(recs))]  # many repeated
+    rnd.shuffle(recs)
+    blob = pack_full(recs)
+    got = kernel().records_tally(blob, first, last)
+    want = native.tally_records(blob, first, last)
+    assert merged(got) == merged(want)
+    assert len(set(map(tuple, zip(*want[:6], strict=True)))) == len(want[0])
+    ts, sections, hosts, methods, statuses, vhosts, _ = native.decode_records_full(blob)
+    vh = vhosts if vhosts is not None else [""] * len(ts)
+    rows = zip(ts, sections, hosts, methods, statuses, vh, strict=True)
+    assert merged(want) == Counter(row for row in rows if first <= row[0] <= last)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_tallies_refuse_what_decoders_refuse(blob: bytes) -> None:
+    try:
+        native.decode_records_full(blob)
+    except ValueError:
+        with pytest.raises(ValueError):
+            kernel().records_tally(blob)
+        return
+    assert merged(kernel().records_tally(blob)) == merged(native.tally_records(blob))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from heapq import heappop, heappush
 from itertools import compress, islice
 from operator import itemgetter
@@ -55,6 +55,20 @@ class Decode(Protocol):
     """Decodes a record log: the records with ts in [first, last]."""
 
     def __call__(self, log: bytes, first: int = ..., last: int = ..., /) -> Log: ...
+
+
+Tallied = tuple[
+    Sequence[int], Sequence[str], Sequence[str], Sequence[str], Sequence[str], Sequence[str],
+    Sequence[int],
+]  # fmt: skip
+"""(ts, sections, hosts, methods, statuses, vhosts, counts): a log's distinct records."""
+
+
+class Tally(Protocol):
+    """A record log's distinct records with ts in [first, last] and how many
+    (rows that decode alike may come more than once: their counts add up)."""
+
+    def __call__(self, log: bytes, first: int = ..., last: int = ..., /) -> Tallied: ...
 
 
 Key = tuple[str, str, str, str, str]
@@ -100,6 +114,7 @@ class Recent:
     def __init__(self, keep: int, decode: Decode | None = None, budget: int = BUDGET) -> None:
         self.keep = keep
         self.decode = decode  # for the kernel's record logs
+        self.tally: Tally | None = None  # the same, folded by the kernel (the reader sets it)
         self.budget = budget
         self._blocks: deque[tuple[int, int, int, Records | LazyLog | _Sorted]] = deque()
         self._size = 0  # bytes the blocks hold, about
@@ -139,22 +154,34 @@ class Recent:
 
     def fold(self) -> None:
         """Fold every block into the tally."""
-        tally = self._tally
         while self._blocks:
             low, _, size, data = self._blocks.popleft()
             self._size -= size
-            ts, *columns = self._records(data, self._reach(low))
-            rows = zip(ts, *columns, strict=True)
+            reach = self._reach(low)
+            if callable(data):
+                data = data()  # a block read again
+            if isinstance(data, bytes) and self.tally is not None:
+                # A busy second's records are a few hundred distinct ones: the
+                # kernel counts them, not an object per record here.
+                first = EARLIEST if reach is None else reach + 1
+                self._count(zip(*self.tally(data, first), strict=True))
+                continue
+            rows = zip(*self._records(data, reach), strict=True)
             # A slice at a time: one Counter call over a block holds the
             # interpreter's lock throughout (60 ms for a second of a busy
             # server), which a service's HTTP answers would wait for.
             while part := Counter(islice(rows, FOLD_SLICE)):
-                for (t, *key), n in part.items():
-                    counts = tally.get(t)
-                    if counts is None:
-                        counts = tally[t] = Counter()
-                        heappush(self._seconds, t)
-                    counts[tuple(key)] += n
+                self._count((*row, n) for row, n in part.items())
+
+    def _count(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Add (ts, section, host, method, status, vhost, count) rows to the tally."""
+        tally = self._tally
+        for t, *key, n in rows:
+            counts = tally.get(t)
+            if counts is None:
+                counts = tally[t] = Counter()
+                heappush(self._seconds, t)
+            counts[tuple(key)] += n
 
     def forget(self, final: int) -> None:
         """Drop what no window ending after the final second `final` reaches."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import struct
 import unicodedata
+from collections import Counter
 from types import ModuleType
 
 from hitwatch import formats
@@ -70,6 +71,25 @@ FullColumns = tuple[
     list[float | None] | None,
 ]
 """Columns, then the vhosts and the durations (None when no record has them)."""
+
+
+Tally = tuple[list[int], list[str], list[str], list[str], list[str], list[str], list[int]]
+"""(ts, sections, hosts, methods, statuses, vhosts, counts): distinct records and how many."""
+
+
+def tally_records(blob: bytes, first: int = -(2**63), last: int = 2**63 - 1) -> Tally:
+    """The records of a log with ts in [first, last], one row per distinct (ts,
+    section, host, method, status, vhost) with how many had it, in order of
+    first appearance, vhosts "" where a record has none: the reference for
+    `_kernel.records_tally`, which tells rows apart by their bytes (two that
+    decode alike may be two rows there, their counts adding up to this one's)."""
+    ts, sections, hosts, methods, statuses, vhosts, _ = decode_records_full(blob, first, last)
+    vh = vhosts if vhosts is not None else [""] * len(ts)
+    counts = Counter(zip(ts, sections, hosts, methods, statuses, vh, strict=True))
+    if not counts:
+        return [], [], [], [], [], [], []
+    t, s, h, m, st, v = (list(column) for column in zip(*counts, strict=True))
+    return t, s, h, m, st, v, list(counts.values())
 
 
 def decode_records(blob: bytes) -> Columns:

@@ -128,6 +128,15 @@ def records_full(
     log: bytes | bytearray | memoryview, first: int = ..., last: int = ..., /
 ) -> FullColumns: ...
 
+Tally = tuple[list[int], list[str], list[str], list[str], list[str], list[str], list[int]]
+"""(ts, sections, hosts, methods, statuses, vhosts, counts): distinct records and how many."""
+
+# One row per distinct record (its bytes) with ts in [first, last], in order of first
+# appearance, and how many records had it; vhosts "" where a record has none.
+def records_tally(
+    log: bytes | bytearray | memoryview, first: int = ..., last: int = ..., /
+) -> Tally: ...
+
 # Why the kernel cannot read a description (hitwatch.native.encode_description), or None.
 def describe_problem(desc: bytes, /) -> str | None: ...
 

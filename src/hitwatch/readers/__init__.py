@@ -62,6 +62,8 @@ def make_reader(
         from hitwatch.readers.native import NativeReader
 
         if engine.recent.decode is None:
-            engine.recent.decode = native.kernel_module().records_full  # type: ignore[union-attr]
+            kernel = native.kernel_module()
+            engine.recent.decode = kernel.records_full  # type: ignore[union-attr]
+            engine.recent.tally = kernel.records_tally  # type: ignore[union-attr]
         return NativeReader(source, format_name, note, engine, on_invalid, records=True)
     return SourceReader(source, format_name, note, engine, on_invalid)
