@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 from hitwatch.config import RuleSpec
 from hitwatch.model import Alert, RuleStatus
-from hitwatch.rules import text, window
+from hitwatch.rules import kinds, text
 from hitwatch.rules.rate_above import RateAbove
 from hitwatch.rules.selection import Records
-from hitwatch.rules.window import WindowRule
+from hitwatch.rules.window import Condition, WindowRule
 
 When = text.When
 
@@ -83,7 +83,7 @@ class Kind:
     keys: frozenset[str] = frozenset()  # the keys only this kind takes (SPEC §9)
 
 
-def _windowed(condition: window.Condition) -> Callable[[RuleSpec], Rule]:
+def _windowed(condition: Condition) -> Callable[[RuleSpec], Rule]:
     def build(spec: RuleSpec) -> Rule:
         if RateAbove.fits(spec):
             return RateAbove.from_spec(spec)  # the built-in rule's shape, in bulk
@@ -93,15 +93,15 @@ def _windowed(condition: window.Condition) -> Callable[[RuleSpec], Rule]:
 
 
 KINDS: dict[str, Kind] = {
-    "rate_above": Kind(_windowed(window.rate_above), text.rate_above),
-    "rate_below": Kind(_windowed(window.rate_below), text.rate_below),
+    "rate_above": Kind(_windowed(kinds.rate_above), text.rate_above),
+    "rate_below": Kind(_windowed(kinds.rate_below), text.rate_below),
     "error_ratio_above": Kind(
-        _windowed(window.error_ratio_above),
+        _windowed(kinds.error_ratio_above),
         text.error_ratio_above,
         frozenset({"errors", "min_hits"}),
     ),
     "latency_above": Kind(
-        _windowed(window.latency_above),
+        _windowed(kinds.latency_above),
         text.latency_above,
         frozenset({"quantile", "min_hits"}),
     ),

@@ -408,20 +408,6 @@ def spec_key(spec: RuleSpec) -> list[Any]:
     ]  # fmt: skip
 
 
-# ------------------------------------------------------------------ the kinds
-# threshold T, window N; all compared exactly, as rationals.
-
-
-def rate_above(rule: WindowRule, state: KeyState, s: int) -> bool:
-    return state.hits * rule.den > rule.limit
-
-
-def rate_below(rule: WindowRule, state: KeyState, s: int) -> bool:
-    if s < state.first + rule.window - 1:
-        return False  # not a whole window in the timeline yet
-    return state.hits * rule.den < rule.limit
-
-
 def nearest_rank(values: Sequence[float], q: Fraction) -> float | None:
     """The value at rank ⌈q·n⌉ (from 1) of the sorted `values`; None when empty."""
     n = len(values)
@@ -431,20 +417,4 @@ def nearest_rank(values: Sequence[float], q: Fraction) -> float | None:
     return values[max(1, rank) - 1]
 
 
-def latency_above(rule: WindowRule, state: KeyState, s: int) -> bool:
-    """At least min_hits (and one) records with a duration, and the quantile of
-    their durations above the threshold in seconds. A duration is compared as
-    the shortest decimal that writes it (its repr), which is what the parsers
-    read from the log: 0.1 s is not above a threshold of 0.1."""
-    if state.hits < max(1, rule.spec.min_hits):
-        return False
-    value = nearest_rank(state.durations, rule.spec.quantile)
-    return value is not None and Fraction(repr(value)) > rule.threshold
-
-
-def error_ratio_above(rule: WindowRule, state: KeyState, s: int) -> bool:
-    hits = state.hits
-    return hits >= rule.spec.min_hits and state.errs * rule.den > rule.num * hits
-
-
-__all__ = ["OTHER", "Records", "WindowRule", "error_ratio_above", "rate_above", "rate_below"]
+__all__ = ["OTHER", "Records", "WindowRule", "nearest_rank"]
