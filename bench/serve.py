@@ -1,7 +1,7 @@
 """Benchmark of `hitwatch serve` under load; prints one table.
 
-    python bench/serve.py                  # everything (about 3 minutes)
-    python bench/serve.py --lines 1000000 --live-seconds 10 --kills 0   # quicker
+    python bench/serve.py                  # everything (about 5 minutes)
+    python bench/serve.py --lines 1000000 --live-seconds 10 --kills 0 --repeat 1   # quicker
 
 1. catch-up, alone: `serve` reads a file of --lines CSV lines spanning one day
    of log time from its start; throughput = lines / time until /api/v1/status
@@ -9,7 +9,9 @@
 2. catch-up under load: the same file, a fresh state, while 20 scrapers GET
    /metrics (each every 0.5 s), a client asks for the one-day
    /api/v1/reports range (every second) and 100 SSE clients are connected:
-   the throughput drop against (1).
+   the throughput drop against (1). (1) and (2) run --repeat times in turns,
+   the best of each counts. The load's clients are lean (plain HTTP/1.0 on
+   asyncio, each kind in a process of its own): they share the 2 cores.
 3. live: on that state, a writer appends --rate lines a second (200,000)
    stamped with the current second for --live-seconds, under the same load.
    /metrics and one-day query latencies (p50, p99); SSE delivery: an interval's
@@ -250,7 +252,7 @@ def catch_up(
     log = tmp / f"{name}.log"
     log.touch()
     s = Serve(["--state", str(tmp / f"{name}-state"), str(log)])
-    procs = start_load(s.url, 30.0) if loaded else []
+    procs = start_load(s.url, 15.0) if loaded else []
     if loaded:
         wait_for(lambda: s.status()["sse_clients"] == 100 or None, 60, "the load to start")
     copy = tmp / f"{name}.new"
@@ -312,16 +314,32 @@ def main() -> int:
     p.add_argument("--rate", type=int, default=200_000)
     p.add_argument("--live-seconds", type=float, default=30.0)
     p.add_argument("--kills", type=int, default=20)
+    p.add_argument(
+        "--repeat", type=int, default=3, help="catch-ups alone and under load, the best counts"
+    )
     args = p.parse_args()
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="hitwatch-bench-") as tmp:
         d = Path(tmp)
         log = d / "day.log"
         write_day(log, args.lines)
-        alone, s, alone_stats = catch_up(log, d, "alone", args.lines, loaded=False)
-        rss = peak_rss(s.proc.pid)
-        assert s.stop() == 0
-        loaded, s, load_stats = catch_up(log, d, "loaded", args.lines, loaded=True)
+        # Alone and under load in turns, the best of each: a catch-up takes
+        # two seconds, which a neighbour on this shared machine can stretch.
+        alone, loaded, rss = 0.0, 0.0, 0
+        for i in range(args.repeat):
+            got_alone, s, stats = catch_up(log, d, f"alone{i}", args.lines, loaded=False)
+            rss = max(rss, peak_rss(s.proc.pid))
+            assert s.stop() == 0
+            if got_alone > alone:
+                alone, alone_stats = got_alone, stats
+            got_loaded, s, stats = catch_up(log, d, f"loaded{i}", args.lines, loaded=True)
+            if got_loaded > loaded:
+                loaded, load_stats = got_loaded, stats
+            if i < args.repeat - 1:
+                rss = max(rss, peak_rss(s.proc.pid))
+                assert s.stop() == 0
         drop = 1 - loaded / alone
         rows.append(("catch-up throughput, alone", f"{alone:,.0f} lines/s", ""))
         rows.append(
@@ -342,7 +360,7 @@ def main() -> int:
                 f"the same {os.cpu_count()} cores, meanwhile",
             )
         )
-        got = live(s, d / "loaded.log", args.rate, args.live_seconds)
+        got = live(s, d / f"loaded{args.repeat - 1}.log", args.rate, args.live_seconds)
         rss = max(rss, peak_rss(s.proc.pid))
         status = s.status()
         assert s.stop() == 0
