@@ -267,13 +267,8 @@ class Recent:
         self._made.clear()
         for low, high, columns in blocks:
             if len(columns) == 7:
-                *records, counts = columns
-                for row in zip(*records, counts, strict=True):
-                    t, key, n = int(row[0]), tuple(row[1:6]), int(row[6])
-                    if t not in self._tally:
-                        self._tally[t] = Counter()
-                        heappush(self._seconds, t)
-                    self._tally[t][key] += n
+                rows = zip(*columns, strict=True)
+                self._count((int(t), *key, int(n)) for t, *key, n in rows)
             else:
                 ts, *rest = columns
                 records = (ts, *rest)

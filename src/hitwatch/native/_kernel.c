@@ -561,14 +561,20 @@ static struct {
     PyObject *text;
 } keys_seen[KEY_SLOTS];
 
-static PyObject *decode_key(const uint8_t *p, size_t n) {
-    uint64_t w0, w1, h;
+/* A hash of `n` bytes and a `seed` (what else tells two keys apart): by
+ * their words (hw_key_words, the whole of a key of up to 16 bytes), else by
+ * all of them. */
+static uint64_t bytes_hash(const uint8_t *p, size_t n, uint64_t seed) {
+    if (n > 16) return hw_hash(p, n, seed ^ 0x94d049bb133111ebULL);
+    uint64_t w0, w1;
     hw_key_words(p, n, &w0, &w1);
-    if (n <= 16)
-        h = hw_hash16(w0 ^ 0x9E3779B97F4A7C15ULL, w1 ^ 0xbf58476d1ce4e5b9ULL ^ n);
-    else
-        h = hw_hash(p, n, 0x94d049bb133111ebULL);
-    size_t j = h & (KEY_SLOTS - 1);
+    return hw_hash16(w0 ^ seed ^ 0x9E3779B97F4A7C15ULL, w1 ^ 0xbf58476d1ce4e5b9ULL ^ n);
+}
+
+static PyObject *decode_key(const uint8_t *p, size_t n) {
+    uint64_t w0, w1;
+    hw_key_words(p, n, &w0, &w1);
+    size_t j = bytes_hash(p, n, 0) & (KEY_SLOTS - 1);
     PyObject *seen = keys_seen[j].text;
     if (seen != NULL && keys_seen[j].w0 == w0 && keys_seen[j].w1 == w1 && keys_seen[j].n == n &&
         (n <= 16 || memcmp((const uint8_t *)PyUnicode_DATA(seen) + 16, p + 16, n - 16) == 0)) {
@@ -591,6 +597,28 @@ typedef struct {
     int64_t ts;
     PyObject *value;
 } ts_slot;
+
+/* The int of second `ts`, made once per slot (a borrowed reference; NULL
+ * with an exception set when it cannot be made). */
+static PyObject *ts_object(ts_slot *stamps, int64_t ts) {
+    ts_slot *t = &stamps[(uint64_t)ts & (TS_SLOTS - 1)];
+    if (t->value == NULL || t->ts != ts) {
+        Py_XSETREF(t->value, PyLong_FromLongLong(ts));
+        t->ts = ts;
+    }
+    return t->value;
+}
+
+/* A status's three digits, interned on first use (a borrowed reference). */
+static PyObject *status_name(unsigned status) {
+    PyObject **name = &status_names[status - 100];
+    if (*name == NULL) {
+        char text[4] = {(char)('0' + status / 100), (char)('0' + status / 10 % 10),
+                        (char)('0' + status % 10), 0};
+        *name = PyUnicode_InternFromString(text);
+    }
+    return *name;
+}
 
 /* The columns of a record log: (ts, sections, hosts, methods, statuses),
  * and with `full` its (vhosts, durations) too, each None when no record has
@@ -633,18 +661,8 @@ static PyObject *records_of(PyObject *arg, int full, long long first, long long 
     for (Py_ssize_t i = 0; i < n; i++) {
         do (void)hw_log_next(&p, end, &r);
         while (r.ts < first || r.ts > last);
-        ts_slot *t = &stamps[(uint64_t)r.ts & (TS_SLOTS - 1)];
-        if (t->value == NULL || t->ts != r.ts) {
-            Py_XSETREF(t->value, PyLong_FromLongLong(r.ts));
-            if (t->value == NULL) goto done;
-            t->ts = r.ts;
-        }
-        PyObject **status = &status_names[r.status - 100];
-        if (*status == NULL) {
-            char name[4] = {(char)('0' + r.status / 100), (char)('0' + r.status / 10 % 10),
-                            (char)('0' + r.status % 10), 0};
-            if ((*status = PyUnicode_InternFromString(name)) == NULL) goto done;
-        }
+        PyObject *ts = ts_object(stamps, r.ts), *status = status_name(r.status);
+        if (ts == NULL || status == NULL) goto done;
         PyObject *section = decode_key(r.section, r.section_len);
         PyObject *host = section ? decode_key(r.host, r.host_len) : NULL;
         PyObject *method = host ? decode_key(r.method, r.method_len) : NULL;
@@ -653,13 +671,11 @@ static PyObject *records_of(PyObject *arg, int full, long long first, long long 
             Py_XDECREF(host);
             goto done;
         }
-        Py_INCREF(t->value);
-        Py_INCREF(*status);
-        PyList_SET_ITEM(cols[0], i, t->value);
+        PyList_SET_ITEM(cols[0], i, Py_NewRef(ts));
         PyList_SET_ITEM(cols[1], i, section);
         PyList_SET_ITEM(cols[2], i, host);
         PyList_SET_ITEM(cols[3], i, method);
-        PyList_SET_ITEM(cols[4], i, *status);
+        PyList_SET_ITEM(cols[4], i, Py_NewRef(status));
         if (full && vhosts) {
             PyObject *vhost = r.has_vhost ? decode_key(r.vhost, r.vhost_len)
                                           : PyUnicode_FromStringAndSize("", 0);
@@ -710,13 +726,13 @@ typedef struct {
     Py_ssize_t count;
 } tally_row;
 
+/* A record's key bytes (n of them from its method on), with its second,
+ * status and the lengths that cut the bytes into fields. */
 static uint64_t tally_hash(const hw_log_rec *r, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)r->ts * 0x9E3779B97F4A7C15ULL;
-    h ^= ((uint64_t)r->status << 48) ^ ((uint64_t)r->method_len << 32) ^
-         ((uint64_t)r->section_len << 16) ^ (uint64_t)r->host_len;
-    h *= 0x100000001b3ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ r->method[i]) * 0x100000001b3ULL;
-    return hw_mix(h ^ (uint64_t)r->vhost_len);
+    uint64_t seed = hw_mix((uint64_t)r->ts ^ ((uint64_t)r->status << 52) ^
+                           ((uint64_t)r->method_len << 32) ^ ((uint64_t)r->section_len << 16) ^
+                           (uint64_t)r->host_len);
+    return bytes_hash(r->method, n, seed);
 }
 
 static PyObject *hw_records_tally(PyObject *Py_UNUSED(module), PyObject *args) {
@@ -787,20 +803,10 @@ static PyObject *hw_records_tally(PyObject *Py_UNUSED(module), PyObject *args) {
         if ((cols[c] = PyList_New(d)) == NULL) goto done;
     for (Py_ssize_t i = 0; i < d; i++) {
         tally_row *t = &rows[i];
-        ts_slot *slot = &stamps[(uint64_t)t->ts & (TS_SLOTS - 1)];
-        if (slot->value == NULL || slot->ts != t->ts) {
-            Py_XSETREF(slot->value, PyLong_FromLongLong(t->ts));
-            if (slot->value == NULL) goto done;
-            slot->ts = t->ts;
-        }
-        PyObject **status = &status_names[t->status - 100];
-        if (*status == NULL) {
-            char name[4] = {(char)('0' + t->status / 100), (char)('0' + t->status / 10 % 10),
-                            (char)('0' + t->status % 10), 0};
-            if ((*status = PyUnicode_InternFromString(name)) == NULL) goto done;
-        }
-        PyList_SET_ITEM(cols[0], i, Py_NewRef(slot->value));
-        PyList_SET_ITEM(cols[4], i, Py_NewRef(*status));
+        PyObject *ts = ts_object(stamps, t->ts), *status = status_name(t->status);
+        if (ts == NULL || status == NULL) goto done;
+        PyList_SET_ITEM(cols[0], i, Py_NewRef(ts));
+        PyList_SET_ITEM(cols[4], i, Py_NewRef(status));
         PyObject *count = PyLong_FromSsize_t(t->count);
         if (count == NULL) goto done;
         PyList_SET_ITEM(cols[6], i, count);
