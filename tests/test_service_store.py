@@ -40,6 +40,30 @@ def test_ids_are_those_of_spec_11() -> None:
     assert ids.fingerprint("r", ()) == ids.fingerprint("r", ()) != ids.fingerprint("r2", ())
 
 
+def test_pages_follow_time_then_sequence_not_commit_order(tmp_path: Path) -> None:
+    """Alerts are committed as rules raise them, not in time order: a page is
+    in (start, sequence) order, joined whole, and its cursor is its last row."""
+    store = Store(str(tmp_path / "state"))
+    times = [50, 20, 90, 20, 70, 10, 30]
+    stored = [ids.stored(alert("firing", t)) for t in times[:2]]
+    stored += [ids.stored(alert("resolved", t)) for t in times[2:]]
+    store.commit([e for e in stored if e is not None], [], {})
+    every = json.loads(store.page("alert", 0, 100, 100).json)
+    assert [e["ts"] for e in every] == sorted(times[:2] + times[2:])
+    cursor = None
+    seen: list[dict[str, object]] = []
+    for _ in times:  # pages of 2: the last is full and has no next
+        page = store.page("alert", 0, 100, 2, after=cursor)
+        seen += json.loads(page.json)
+        cursor = page.next
+        if cursor is None:
+            break
+    assert seen == every
+    exact = store.page("alert", 0, 100, len(times))
+    assert exact.next is None and json.loads(exact.json) == every
+    assert store.page("alert", 200, 300, 5).json == b"[]"
+
+
 def test_each_event_once_pages_overlap_and_retention(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "state"))
     events = [ids.stored(report(s)) for s in range(0, 100, 10)]
@@ -51,15 +75,15 @@ def test_each_event_once_pages_overlap_and_retention(tmp_path: Path) -> None:
     assert len(new) == len(stored)
     assert store.commit(stored, [], {}) == []  # each id once
     page = store.page("report", 0, 50, 3)
-    assert [json.loads(b)["start_ts"] for b in page.bodies] == [0, 10, 20]
+    assert [b["start_ts"] for b in json.loads(page.json)] == [0, 10, 20]
     assert page.next is not None
     rest = store.page("report", 0, 50, 10, after=page.next)
-    assert [json.loads(b)["start_ts"] for b in rest.bodies] == [30, 40] and rest.next is None
+    assert [b["start_ts"] for b in json.loads(rest.json)] == [30, 40] and rest.next is None
     # A range inside the quiet run gets the run (it overlaps); one inside an interval, that one.
-    assert [json.loads(b)["id"] for b in store.page("report", 500, 600, 10).bodies] == ["quiet:100"]
-    assert [json.loads(b)["id"] for b in store.page("report", 15, 16, 10).bodies] == ["stats:10"]
+    assert [b["id"] for b in json.loads(store.page("report", 500, 600, 10).json)] == ["quiet:100"]
+    assert [b["id"] for b in json.loads(store.page("report", 15, 16, 10).json)] == ["stats:10"]
     assert [
-        json.loads(b)["id"] for b in store.page("alert", 0, 100, 10, rule="high_traffic").bodies
+        b["id"] for b in json.loads(store.page("alert", 0, 100, 10, rule="high_traffic").json)
     ] == ["alert:high_traffic:-:firing:55"]
     assert store.pending("w") == [(1, "alert:high_traffic:-:firing:55", "{}")]
     store.mark(1, "sent", 1)

@@ -30,7 +30,7 @@ from hitwatch.service.hub import Batch, Hub, sse_frame
 from hitwatch.service.ids import ALERT, REPORT
 from hitwatch.service.metrics import Exposition, View
 from hitwatch.service.params import BadRequest
-from hitwatch.service.store import Store
+from hitwatch.service.store import Page, Store
 
 KEEPALIVE = 15.0
 """Seconds between SSE comments on a quiet stream (finds dead clients)."""
@@ -40,6 +40,11 @@ REPLAY_PAGE = 1000
 CHUNK = 64 * 1024
 """Bytes given to a client's connection at a time: uvicorn waits for each to
 drain past its high-water mark, so a slow stream holds about this much."""
+
+PAGE_PIECE = 1024 * 1024
+"""A query's answer goes out in pieces this large: each is a round trip
+through the event loop and the client, which under load costs more than
+a copy of it (64 KiB pieces: one-day query p99 125 ms, 1 MiB: 37 ms)."""
 
 READERS = 4
 """Threads (and SQLite connections) that answer queries from the store."""
@@ -67,13 +72,22 @@ def error(status: int, message: str, headers: Mapping[str, str] | None = None) -
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def pieces(data: bytes) -> Iterator[bytes]:
-    if len(data) <= CHUNK:
+def pieces(data: bytes, size: int = CHUNK) -> Iterator[bytes]:
+    if len(data) <= size:
         yield data
         return
     view = memoryview(data)
-    for i in range(0, len(data), CHUNK):
-        yield bytes(view[i : i + CHUNK])
+    for i in range(0, len(data), size):
+        yield bytes(view[i : i + size])
+
+
+async def each_piece(parts: list[bytes]) -> AsyncIterator[bytes]:
+    """A large answer in pieces: uvicorn writes each and waits for the client to
+    take it, so the answer (MBs) is never copied whole into the transport's
+    buffer, whose fresh pages cost more than the copy."""
+    for part in parts:
+        for piece in pieces(part, PAGE_PIECE):
+            yield piece
 
 
 def build_app(ctx: Context) -> Starlette:
@@ -119,12 +133,12 @@ def build_app(ctx: Context) -> Starlette:
         values, n = query(request)
         q = params.range_query(values, n, default_to=default_to(), alerts=cls == ALERT)
 
-        def answer() -> tuple[bytes, tuple[int, int] | None]:
-            page = ctx.store.page(cls, q.t_from, q.t_to, q.limit, q.after, q.rule)
-            return ("[" + ",".join(page.bodies) + "]").encode(), page.next
-
-        body, next_cursor = await in_pool(answer)
-        headers = {"Content-Type": "application/json"}
+        page: Page = await in_pool(ctx.store.page, cls, q.t_from, q.t_to, q.limit, q.after, q.rule)
+        next_cursor = page.next
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Length": str(sum(map(len, page.parts))),
+        }
         if next_cursor is not None:
             cursor = params.cursor_text(next_cursor)
             headers["X-Next-Cursor"] = cursor
@@ -132,7 +146,7 @@ def build_app(ctx: Context) -> Starlette:
                 cursor=cursor, **{"from": str(q.t_from), "to": str(q.t_to)}
             )
             headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
-        return Response(body, headers=headers)
+        return StreamingResponse(each_piece(page.parts), headers=headers)
 
     async def reports(request: Request) -> Response:
         return await ranged(request, REPORT)

@@ -78,8 +78,12 @@ class OutboxItem:
 class Page:
     """Events of a time range: their JSON, and where the next page starts (or None)."""
 
-    bodies: list[str]
+    parts: list[bytes]  # a JSON array of the events' objects, in pieces
     next: tuple[int, int] | None
+
+    @property
+    def json(self) -> bytes:
+        return b"".join(self.parts)
 
 
 def prepare_directory(directory: str) -> bool:
@@ -226,34 +230,54 @@ class Store:
         sequence, after the cursor `after`. On the first page of reports also
         the report that started before `t_from` and lasts into it (reports are
         disjoint: only the last one before `t_from` can): a report is in a
-        range when its span overlaps it."""
-        db = self.conn()
-        sql = "SELECT t0, seq, body FROM events WHERE cls = ? AND t0 >= ? AND t0 < ?"
+        range when its span overlaps it.
+
+        The page's JSON is joined by SQLite in one step: a row at a time, the
+        sqlite3 module hands the GIL back at every row, and with the ingestion
+        thread busy each row waited for it (a one-day query of 8,640 reports
+        took seconds against a thread that never sleeps, 40 ms joined)."""
+        where = "cls = ? AND t0 >= ? AND t0 < ?"
         args: list[object] = [cls, t_from, t_to]
         if after is not None:
-            sql += " AND (t0, seq) > (?, ?)"
+            where += " AND (t0, seq) > (?, ?)"
             args += list(after)
         if rule is not None:
-            sql += " AND rule = ?"
+            where += " AND rule = ?"
             args.append(rule)
-        sql += " ORDER BY t0, seq LIMIT ?"
-        args.append(limit + 1)
-        rows = db.execute(sql, args).fetchall()
-        bodies: list[str] = []
-        if after is None and cls == "report" and t_from < t_to:
-            before = db.execute(
-                "SELECT t1, body FROM events WHERE cls = ? AND t0 < ? "
-                "ORDER BY t0 DESC, seq DESC LIMIT 1",
-                (cls, t_from),
+        ordered = f"FROM events WHERE {where} ORDER BY t0, seq"
+        db = self.conn()
+        db.execute("BEGIN")  # one snapshot for the page and its cursor
+        try:
+            joined, count = db.execute(
+                "SELECT CAST(group_concat(body, ',') AS BLOB), count(*) "
+                f"FROM (SELECT body {ordered} LIMIT ?)",
+                [*args, limit],
             ).fetchone()
-            if before is not None and int(before[0]) > t_from:
-                bodies.append(str(before[1]))
-        nxt = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            nxt = (int(rows[-1][0]), int(rows[-1][1]))
-        bodies += [str(r[2]) for r in rows]
-        return Page(bodies, nxt)
+            nxt = None
+            if count == limit:  # the last row of the page, and is there one more?
+                edge = db.execute(
+                    f"SELECT t0, seq {ordered} LIMIT 2 OFFSET ?", [*args, limit - 1]
+                ).fetchall()
+                if len(edge) == 2:
+                    nxt = (int(edge[0][0]), int(edge[0][1]))
+            before = None
+            if after is None and cls == "report" and t_from < t_to:
+                before = db.execute(
+                    "SELECT t1, CAST(body AS BLOB) FROM events WHERE cls = ? AND t0 < ? "
+                    "ORDER BY t0 DESC, seq DESC LIMIT 1",
+                    (cls, t_from),
+                ).fetchone()
+        finally:
+            db.execute("COMMIT")
+        # In pieces: a copy of a page (MBs) costs more in page faults than in
+        # copying, and the pieces go out as they are.
+        parts = [b"["]
+        if before is not None and int(before[0]) > t_from:
+            parts += [bytes(before[1]), b","] if count else [bytes(before[1])]
+        if count:
+            parts.append(bytes(joined))
+        parts.append(b"]")
+        return Page(parts, nxt)
 
     def seq_of(self, event_id: str) -> int | None:
         row = self.conn().execute("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
