@@ -10,6 +10,7 @@ import pytest
 
 from hitwatch.model import Alert, Quiet, Report, empty_report
 from hitwatch.service import ids, params
+from hitwatch.service.hub import sse_frame
 from hitwatch.service.store import OutboxItem, StateError, Store
 
 
@@ -62,6 +63,16 @@ def test_pages_follow_time_then_sequence_not_commit_order(tmp_path: Path) -> Non
     exact = store.page("alert", 0, 100, len(times))
     assert exact.next is None and json.loads(exact.json) == every
     assert store.page("alert", 200, 300, 5).json == b"[]"
+
+
+def test_frames_after_are_the_hubs_frames_in_emission_order(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "state"))
+    events = [ids.stored(e) for e in (report(10), alert("firing", 5), report(0), Quiet(20, 90, 10))]
+    store.commit([e for e in events if e is not None], [], {})
+    frames = [sse_frame(eid, json.loads(body)["type"], body) for eid, body in store.all_events()]
+    assert store.frames_after(0, 10) == (4, 4, b"".join(frames))
+    assert store.frames_after(1, 2) == (2, 3, frames[1] + frames[2])
+    assert store.frames_after(4, 10) == (0, 4, b"")
 
 
 def test_each_event_once_pages_overlap_and_retention(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from hitwatch import __version__
 from hitwatch.render import iso_utc
 from hitwatch.service import params
-from hitwatch.service.hub import Batch, Hub, sse_frame
+from hitwatch.service.hub import Batch, Hub
 from hitwatch.service.ids import ALERT, REPORT
 from hitwatch.service.metrics import Exposition, View
 from hitwatch.service.params import BadRequest
@@ -226,13 +226,10 @@ def build_app(ctx: Context) -> Starlette:
         try:
             yield b"retry: 2000\n\n"
             while True:  # from the store, up to where the queue takes over
-                rows = await in_pool(ctx.store.after, last, REPLAY_PAGE)
-                if rows:
-                    last = rows[-1][0]
-                    data = b"".join(sse_frame(eid, kind, body) for _s, eid, kind, body in rows)
-                    for piece in pieces(data):
-                        yield piece
-                if len(rows) < REPLAY_PAGE:
+                count, last, data = await in_pool(ctx.store.frames_after, last, REPLAY_PAGE)
+                for piece in pieces(data) if data else ():
+                    yield piece
+                if count < REPLAY_PAGE:
                     break
             while True:
                 try:

@@ -283,13 +283,22 @@ class Store:
         row = self.conn().execute("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
         return None if row is None else int(row[0])
 
-    def after(self, seq: int, limit: int) -> list[tuple[int, str, str, str]]:
-        """(seq, id, kind, body) of the events after `seq`, in emission order."""
-        rows = self.conn().execute(
-            "SELECT seq, id, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-            (seq, limit),
+    def frames_after(self, seq: int, limit: int) -> tuple[int, int, bytes]:
+        """The events after `seq`, in emission order, as Server-Sent Events
+        (`hub.sse_frame`'s): (how many, the last one's seq, the frames). Made
+        by SQLite in one step, as `page`'s JSON is."""
+        count, last, frames = (
+            self.conn()
+            .execute(
+                "SELECT count(*), max(seq), CAST(group_concat("
+                "'id: ' || id || char(10) || 'event: ' || kind || char(10) "
+                "|| 'data: ' || body || char(10) || char(10), '') AS BLOB) "
+                "FROM (SELECT seq, id, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?)",
+                (seq, limit),
+            )
+            .fetchone()
         )
-        return [(int(s), str(i), str(k), str(b)) for s, i, k, b in rows]
+        return int(count), int(last or seq), bytes(frames or b"")
 
     def last_seq(self) -> int:
         row = self.conn().execute("SELECT MAX(seq) FROM events").fetchone()
