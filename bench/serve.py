@@ -1,7 +1,7 @@
 """Benchmark of `hitwatch serve` under load; prints one table.
 
-    python bench/serve.py                  # everything (about 5 minutes)
-    python bench/serve.py --lines 1000000 --live-seconds 10 --kills 0 --repeat 1   # quicker
+    python bench/serve.py                  # everything (about 7 minutes)
+    python bench/serve.py --lines 1000000 --live-seconds 10 --kills 0 --repeat 1 --down-seconds 0
 
 1. catch-up, alone: `serve` reads a file of --lines CSV lines spanning one day
    of log time from its start; throughput = lines / time until /api/v1/status
@@ -22,6 +22,10 @@
 5. restart: `kill -9` --kills times at random while a writer appends 10,000
    lines a second with two rotations; the store must equal an uninterrupted
    run id by id (tests/test_service_restart.py's check, full size).
+6. a webhook receiver down: it answers 503 for --down-seconds (60), then 200,
+   while 10,000 lines a second are written with an alert episode every 20 s:
+   ingestion's lag meanwhile, and every alert stored reaches the receiver,
+   each (fingerprint, status, start) once.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_service_support import Serve, wait_for  # noqa: E402
+from test_service_support import Receiver, Serve, wait_for  # noqa: E402
 
 DAY0 = 1_700_006_400  # 2023-11-15T00:00:00Z
 
@@ -314,12 +318,103 @@ def live(s: Serve, log: Path, rate: int, seconds: float) -> dict[str, Any]:
     return got
 
 
+SPIKES = """[[rules]]
+name = "spike"
+kind = "rate_above"
+window = "10s"
+threshold = 5
+match = { section = "/spike" }
+"""
+"""The receiver phase's rule: more than 5 hits a second on /spike over 10 s."""
+
+
+def receiver_down(tmp: Path, down: float, rate: int) -> dict[str, Any]:
+    """A webhook receiver answers 503 for `down` seconds, then 200, while a
+    writer appends `rate` lines a second stamped with the current second,
+    and 8 s of every 20 hit /spike 20 times a second (an alert fires and
+    resolves each time). Ingestion's lag is polled meanwhile; then every
+    alert stored must reach the receiver, each (fingerprint, status,
+    startsAt) once."""
+    receiver = Receiver(503)
+    config = tmp / "spikes.toml"
+    config.write_text(SPIKES)
+    log = tmp / "live.log"
+    log.touch()
+    stop = threading.Event()
+
+    def writer() -> None:
+        bulk = b"".join(
+            b'"10.2.%d.%d","-","u",TSTSTSTSTS,"GET /bulk/%d HTTP/1.1",200,512\n'
+            % (i % 50, i % 200, i % 97)
+            for i in range(rate // 100)
+        )
+        spike = b"".join(
+            b'"10.3.0.%d","-","u",TSTSTSTSTS,"GET /spike/x HTTP/1.1",500,64\n' % i
+            for i in range(20)
+        )
+        t0 = time.monotonic()
+        k = 0
+        last = 0
+        with log.open("ab") as fh:
+            while not stop.is_set():
+                now = int(time.time())
+                chunk = bulk
+                if now != last and now % 20 < 8:
+                    chunk += spike
+                last = now
+                fh.write(chunk.replace(b"TSTSTSTSTS", b"%d" % now))
+                fh.flush()
+                k += 1
+                wait = t0 + k * 0.01 - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)  # pacing the writer
+
+    started = int(time.time())
+    s = Serve(
+        ["--state", str(tmp / "down-state"), "--config", str(config),
+         "--notify", receiver.url, "--retry-max", "10", str(log)]
+    )  # fmt: skip
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    lags: list[float] = []
+    t_end = time.monotonic() + down
+    while time.monotonic() < t_end:
+        status = s.status()
+        if status["log_time"] is not None:
+            lags.append(float(status["lag_seconds"]))
+        time.sleep(0.5)  # polling the status, not timing anything
+    failed = receiver.answers()
+    receiver.code = 200
+    stop.set()
+    w.join()
+    s.wait_final(int(time.time()) + 1, timeout=60)
+    stored = s.events("/api/v1/alerts", **{"from": started - 60, "to": int(time.time()) + 60})
+    wait_for(lambda: len(receiver.accepted()) >= len(stored) or None, 120, "every alert")
+    got = receiver.accepted()
+    keys = {(p["alerts"][0]["fingerprint"], p["status"], p["alerts"][0]["startsAt"]) for p in got}
+    assert s.stop() == 0
+    receiver.close()
+    return {
+        "stored": len(stored),
+        "failed": len(failed),
+        "delivered": len(got),
+        "distinct": len(keys),
+        "lag": max(lags, default=float("nan")),
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--lines", type=int, default=3_000_000)
     p.add_argument("--rate", type=int, default=200_000)
     p.add_argument("--live-seconds", type=float, default=30.0)
     p.add_argument("--kills", type=int, default=20)
+    p.add_argument(
+        "--down-seconds",
+        type=float,
+        default=60.0,
+        help="how long the webhook receiver answers 503 (0: skip that phase)",
+    )
     p.add_argument(
         "--repeat", type=int, default=3, help="catch-ups alone and under load, the best counts"
     )
@@ -404,6 +499,24 @@ def main() -> int:
         if extra:
             rows.append(("/metrics p99 during catch-up", f"{pct(extra, 0.99) * 1000:.1f} ms", ""))
         show(rows)
+        if args.down_seconds:
+            (d / "down").mkdir()
+            r = receiver_down(d / "down", args.down_seconds, 10_000)
+            show(
+                [
+                    (
+                        f"webhook 503 for {args.down_seconds:g} s, then 200",
+                        f"{r['delivered']} of {r['stored']} alerts",
+                        f"{r['distinct']} distinct (fingerprint, status, start); "
+                        f"{r['failed']} answers 503",
+                    ),
+                    (
+                        "  ingestion lag meanwhile (max)",
+                        f"{r['lag']:.1f} s",
+                        "10,000 lines/s written, stamped with the wall clock",
+                    ),
+                ]
+            )
         if args.kills:
             from test_service_restart import chaos
 

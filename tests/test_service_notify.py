@@ -2,58 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from test_service_support import BASE_TS, Serve, main_jsonl, traffic, wait_for
+from test_service_support import BASE_TS, Receiver, Serve, main_jsonl, traffic, wait_for
 
 OPTS = ["--lateness", "1", "--window", "10", "--threshold", "5", "--retry-max", "0.3"]
-
-
-class Receiver:
-    """A webhook receiver that answers `code` (changeable) and keeps what it got."""
-
-    def __init__(self, code: int = 200) -> None:
-        self.code = code
-        self.got: list[tuple[int, dict[str, Any] | list[Any]]] = []  # (answer, payload)
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with outer.lock:
-                    code = outer.code
-                    outer.got.append((code, json.loads(body)))
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def accepted(self) -> list[Any]:
-        with self.lock:
-            return [payload for code, payload in self.got if 200 <= code < 300]
-
-    def answers(self) -> list[int]:
-        with self.lock:
-            return [code for code, _ in self.got]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -145,6 +146,46 @@ class Serve:
         self.proc.kill()
         self.proc.wait(10)
         self._reader.join(5)
+
+
+class Receiver:
+    """A webhook receiver that answers `code` (changeable) and keeps what it got."""
+
+    def __init__(self, code: int = 200) -> None:
+        self.code = code
+        self.got: list[tuple[int, dict[str, Any] | list[Any]]] = []  # (answer, payload)
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with outer.lock:
+                    code = outer.code
+                    outer.got.append((code, json.loads(body)))
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def accepted(self) -> list[Any]:
+        with self.lock:
+            return [payload for code, payload in self.got if 200 <= code < 300]
+
+    def answers(self) -> list[int]:
+        with self.lock:
+            return [code for code, _ in self.got]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def main_jsonl(path: Path, *args: str) -> list[dict[str, Any]]:
