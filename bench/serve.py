@@ -10,7 +10,8 @@
    /metrics (each every 0.5 s), a client asks for the one-day
    /api/v1/reports range (every second) and 100 SSE clients are connected:
    the throughput drop against (1). (1) and (2) run --repeat times in turns,
-   the best of each counts. The load's clients are lean (plain HTTP/1.0 on
+   the best of each counts (5: a catch-up takes 2 s, which a neighbour on
+   this shared machine stretches by up to a third). The load's clients are lean (plain HTTP/1.0 on
    asyncio, each kind in a process of its own): they share the 2 cores.
 3. live: on that state, a writer appends --rate lines a second (200,000)
    stamped with the current second for --live-seconds, under the same load.
@@ -416,7 +417,7 @@ def main() -> int:
         help="how long the webhook receiver answers 503 (0: skip that phase)",
     )
     p.add_argument(
-        "--repeat", type=int, default=3, help="catch-ups alone and under load, the best counts"
+        "--repeat", type=int, default=5, help="catch-ups alone and under load, the best counts"
     )
     args = p.parse_args()
     if args.repeat < 1:
