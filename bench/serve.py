@@ -11,8 +11,9 @@
    /api/v1/reports range (every second) and 100 SSE clients are connected:
    the throughput drop against (1). (1) and (2) run --repeat times in turns,
    the best of each counts (5: a catch-up takes 2 s, which a neighbour on
-   this shared machine stretches by up to a third). The load's clients are lean (plain HTTP/1.0 on
-   asyncio, each kind in a process of its own): they share the 2 cores.
+   this shared machine stretches by up to a third). The load's clients are
+   lean (plain HTTP/1.0 on asyncio, each kind in a process of its own): they
+   share the 2 cores.
 3. live: on that state, a writer appends --rate lines a second (200,000)
    stamped with the current second for --live-seconds, under the same load.
    /metrics and one-day query latencies (p50, p99); SSE delivery: an interval's
