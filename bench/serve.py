@@ -116,12 +116,13 @@ async def _scraper(url: str, stop: float, out: list[float]) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _querier(url: str, stop: float, out: list[float]) -> None:
+async def _querier(url: str, stop: float, out: list[float], sizes: list[int]) -> None:
     target = f"/api/v1/reports?from={DAY0}&to={DAY0 + 86400}"
     while time.monotonic() < stop:
         t0 = time.perf_counter()
-        await _get(url, target)
+        answer = await _get(url, target)
         out.append(time.perf_counter() - t0)
+        sizes.append(answer.count(b'{"id":"stats:'))  # the reports it held
         await asyncio.sleep(1.0)
 
 
@@ -209,8 +210,9 @@ def load(url: str, seconds: float, kind: str, conn: Any) -> None:
             return {"scrapes": scrapes}
         if kind == "query":
             queries: list[float] = []
-            await _querier(url, stop, queries)
-            return {"queries": queries}
+            sizes: list[int] = []
+            await _querier(url, stop, queries, sizes)
+            return {"queries": queries, "sizes": sizes}
         got: list[tuple[int, float]] = []
         tasks = [asyncio.create_task(_sse(url, stop, got)) for _ in range(100)]
         await asyncio.sleep(seconds)
@@ -263,7 +265,10 @@ def catch_up(
     its place (as a rotation would): the time until caught up, under that load."""
     log = tmp / f"{name}.log"
     log.touch()
-    s = Serve(["--state", str(tmp / f"{name}-state"), str(log)])
+    # The live phase writes lines of today, years after the day's: the default
+    # retention (30 days of log time) would then prune the day that the
+    # one-day query asks for, and the query would time an empty answer.
+    s = Serve(["--state", str(tmp / f"{name}-state"), "--retention", "36500d", str(log)])
     procs = start_load(s.url, 15.0) if loaded else []
     if loaded:
         wait_for(lambda: s.status()["sse_clients"] == 100 or None, 60, "the load to start")
@@ -486,7 +491,8 @@ def main() -> int:
             (
                 "one-day /api/v1/reports (p50 / p99)",
                 f"{pct(q, 0.5) * 1000:.1f} / {pct(q, 0.99) * 1000:.1f} ms",
-                f"{len(q)} queries of 8,640 reports (p99 ≤ 100 ms)",
+                f"{len(q)} queries of {min(got['sizes'], default=0):,}"
+                f"–{max(got['sizes'], default=0):,} reports (p99 ≤ 100 ms)",
             )
         )
         rows.append(
