@@ -1,6 +1,6 @@
 """Benchmark of `hitwatch serve` under load; prints one table.
 
-    python bench/serve.py                  # everything (about 7 minutes)
+    python bench/serve.py                  # everything (about 8 minutes)
     python bench/serve.py --lines 1000000 --live-seconds 10 --kills 0 --repeat 1 --down-seconds 0
 
 1. catch-up, alone: `serve` reads a file of --lines CSV lines spanning one day
