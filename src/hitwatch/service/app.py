@@ -75,9 +75,11 @@ def error(status: int, message: str, headers: Mapping[str, str] | None = None) -
 def pieces(data: bytes, size: int = CHUNK) -> Iterator[bytes | memoryview]:
     """`data` in slices of `size` bytes, not copied: h11 copies each with its
     framing anyway (a batch goes to every stream: 100 of them took 500 MB
-    of copies more in a catch-up)."""
+    of copies more in a catch-up). Nothing for empty data: a zero-length
+    chunk is what ends a chunked HTTP answer."""
     if len(data) <= size:
-        yield data
+        if data:
+            yield data
         return
     view = memoryview(data)
     for i in range(0, len(data), size):
@@ -230,7 +232,7 @@ def build_app(ctx: Context) -> Starlette:
             yield b"retry: 2000\n\n"
             while True:  # from the store, up to where the queue takes over
                 count, last, data = await in_pool(ctx.store.frames_after, last, REPLAY_PAGE)
-                for piece in pieces(data) if data else ():
+                for piece in pieces(data):
                     yield piece
                 if count < REPLAY_PAGE:
                     break

@@ -21,7 +21,9 @@ for every client; None ends its stream."""
 
 
 def sse_frame(event_id: str, kind: str, body: str) -> bytes:
-    """One SSE event: ids and kinds are printable ASCII, the JSON has no newline."""
+    """One SSE event: ids and kinds are printable ASCII, the JSON has no newline.
+    `Store.frames_after` writes the same frames in SQL (a replay in one
+    statement); tests/test_service_store.py holds the two equal."""
     return f"id: {event_id}\nevent: {kind}\ndata: {body}\n\n".encode()
 
 
