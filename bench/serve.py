@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -290,33 +291,53 @@ def catch_up(
     return lines / elapsed, s, stats
 
 
-def live(s: Serve, log: Path, rate: int, seconds: float) -> dict[str, Any]:
-    stop = threading.Event()
+class Writer:
+    """Appends `bulk` (CSV lines whose time is TSTSTSTSTS) every 10 ms,
+    stamped with the current second, and `first` too at the first write of
+    a second when it says so; in a thread, while in its `with` block."""
 
-    def writer() -> None:
-        tpl = b"".join(
-            b'"10.1.%d.%d","-","u",TSTSTSTSTS,"GET /%s/x HTTP/1.1",200,512\n'
-            % (i % 50, i % 200, (b"api", b"static", b"img")[i % 3])
-            for i in range(rate // 100)
-        )
+    def __init__(self, log: Path, bulk: bytes, first: Callable[[int], bytes] | None = None):
+        self.log, self.bulk, self.first = log, bulk, first
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Writer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
         t0 = time.monotonic()
         k = 0
-        with log.open("ab") as fh:
-            while not stop.is_set():
-                fh.write(tpl.replace(b"TSTSTSTSTS", b"%d" % int(time.time())))
+        last = 0
+        with self.log.open("ab") as fh:
+            while not self.stop.is_set():
+                now = int(time.time())
+                chunk = self.bulk
+                if self.first is not None and now != last:
+                    chunk += self.first(now)
+                last = now
+                fh.write(chunk.replace(b"TSTSTSTSTS", b"%d" % now))
                 fh.flush()
                 k += 1
                 wait = t0 + k * 0.01 - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)  # pacing the writer
 
+
+def live(s: Serve, log: Path, rate: int, seconds: float) -> dict[str, Any]:
+    bulk = b"".join(
+        b'"10.1.%d.%d","-","u",TSTSTSTSTS,"GET /%s/x HTTP/1.1",200,512\n'
+        % (i % 50, i % 200, (b"api", b"static", b"img")[i % 3])
+        for i in range(rate // 100)
+    )
     procs = start_load(s.url, seconds)
     started = time.time()
-    w = threading.Thread(target=writer, daemon=True)
-    w.start()
-    got = collect(procs)
-    stop.set()
-    w.join()
+    with Writer(log, bulk):
+        got = collect(procs)
     # The reports of the writer's lines: intervals that end after it started
     # (not empty ones that the idle clock made of the log's time before).
     got["sse_delays"] = [
@@ -347,60 +368,39 @@ def receiver_down(tmp: Path, down: float, rate: int) -> dict[str, Any]:
     config.write_text(SPIKES)
     log = tmp / "live.log"
     log.touch()
-    stop = threading.Event()
-
-    def writer() -> None:
-        bulk = b"".join(
-            b'"10.2.%d.%d","-","u",TSTSTSTSTS,"GET /bulk/%d HTTP/1.1",200,512\n'
-            % (i % 50, i % 200, i % 97)
-            for i in range(rate // 100)
-        )
-        spike = b"".join(
-            b'"10.3.0.%d","-","u",TSTSTSTSTS,"GET /spike/x HTTP/1.1",500,64\n' % i
-            for i in range(20)
-        )
-        t0 = time.monotonic()
-        k = 0
-        last = 0
-        with log.open("ab") as fh:
-            while not stop.is_set():
-                now = int(time.time())
-                chunk = bulk
-                if now != last and now % 20 < 8:
-                    chunk += spike
-                last = now
-                fh.write(chunk.replace(b"TSTSTSTSTS", b"%d" % now))
-                fh.flush()
-                k += 1
-                wait = t0 + k * 0.01 - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)  # pacing the writer
-
+    bulk = b"".join(
+        b'"10.2.%d.%d","-","u",TSTSTSTSTS,"GET /bulk/%d HTTP/1.1",200,512\n'
+        % (i % 50, i % 200, i % 97)
+        for i in range(rate // 100)
+    )
+    spike = b"".join(
+        b'"10.3.0.%d","-","u",TSTSTSTSTS,"GET /spike/x HTTP/1.1",500,64\n' % i for i in range(20)
+    )
     started = int(time.time())
     s = Serve(
         ["--state", str(tmp / "down-state"), "--config", str(config),
          "--notify", receiver.url, "--retry-max", "10", str(log)]
     )  # fmt: skip
-    w = threading.Thread(target=writer, daemon=True)
-    w.start()
-    lags: list[float] = []
-    t_end = time.monotonic() + down
-    while time.monotonic() < t_end:
-        status = s.status()
-        if status["log_time"] is not None:
-            lags.append(float(status["lag_seconds"]))
-        time.sleep(0.5)  # polling the status, not timing anything
-    failed = receiver.answers()
-    receiver.code = 200
-    stop.set()
-    w.join()
-    s.wait_final(int(time.time()) + 1, timeout=60)
-    stored = s.events("/api/v1/alerts", **{"from": started - 60, "to": int(time.time()) + 60})
-    wait_for(lambda: len(receiver.accepted()) >= len(stored) or None, 120, "every alert")
-    got = receiver.accepted()
+    try:
+        lags: list[float] = []
+        with Writer(log, bulk, lambda now: spike if now % 20 < 8 else b""):
+            t_end = time.monotonic() + down
+            while time.monotonic() < t_end:
+                status = s.status()
+                if status["log_time"] is not None:
+                    lags.append(float(status["lag_seconds"]))
+                time.sleep(0.5)  # polling the status, not timing anything
+            failed = receiver.answers()
+            receiver.code = 200
+        s.wait_final(int(time.time()) + 1, timeout=60)
+        stored = s.events("/api/v1/alerts", **{"from": started - 60, "to": int(time.time()) + 60})
+        wait_for(lambda: len(receiver.accepted()) >= len(stored) or None, 120, "every alert")
+        got = receiver.accepted()
+        assert s.stop() == 0
+    finally:
+        s.kill()  # nothing when it has stopped
+        receiver.close()
     keys = {(p["alerts"][0]["fingerprint"], p["status"], p["alerts"][0]["startsAt"]) for p in got}
-    assert s.stop() == 0
-    receiver.close()
     return {
         "stored": len(stored),
         "failed": len(failed),
