@@ -353,6 +353,26 @@ def test_only_newline_ends_a_line() -> None:
         assert len(decode_lines((line + "\n" + line).encode()).lines) == 2
 
 
+@pytest.mark.parametrize(
+    ("fmt", "line"),
+    [
+        ("clf", "y" * 40),  # no space: where the first field ends
+        ("clf", "10.0.0.1 - - [07/Feb/2019:21:11:00"),  # no `]`
+        ("clf", '10.0.0.1 - - [07/Feb/2019:21:11:00 +0000] "GET /a'),  # no closing quote
+        ("csv", '"10.0.0.1'),  # no closing quote
+        ("csv", "10.0.0.1,-,-"),  # no quote
+    ],
+)
+def test_lines_that_never_close_a_run_stay_linear(fmt: str, line: str) -> None:
+    # The block patterns scan runs of characters, some across newlines (the
+    # note above base.fast_request). Here no line has what would end the run it
+    # starts: were any run scanned from every line on to the end of the block,
+    # this block would take minutes, not milliseconds.
+    # The last line ends every run, but no match: each would fail there.
+    block = both(fmt, "\n".join([line] * 40_000 + ['x x - [ ] " " ] "," "']))
+    assert len(block.invalid) == 40_001
+
+
 @pytest.mark.parametrize("fmt", ["csv", "clf"])
 def test_bytes_that_are_not_utf8(fmt: str) -> None:
     host = b"10.0.0.\xff\xfe"

@@ -79,8 +79,11 @@ def _days(year: int, month: int, day: int) -> int:
 # _LINE over a whole block (MULTILINE), with status and bytes checked by the
 # regex itself: a line it matches is a record as soon as its timestamp is
 # valid. Any other line matches the empty branch instead, one match a line.
+# Ident and user do not stop at a newline (the note above base.fast_request:
+# the first field, which does, ends at a space of its own line); a valid
+# timestamp has 26 characters.
 _BLOCK = re.compile(
-    r'^(?:([^ \n]+) [^ \n]+ [^ \n]+ \[([^\]\n]*)\] "'
+    r'^(?:([^ \n]++) [^ ]++ [^ ]++ \[(.{26})\] "'
     + fast_request(r'([^"\\\n]*(?:\\[^\n][^"\\\n]*)*)')
     + r" ([1-5][0-9][0-9]) ([0-9]{1,15}|-)(?= |$)[^\n]*|[^\n]*)$",
     re.MULTILINE,

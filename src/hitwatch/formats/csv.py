@@ -25,9 +25,11 @@ from hitwatch.formats.base import (
 from hitwatch.model import Block, Row
 
 # The shape nearly every line has, over a whole block, one match per line; any
-# other line matches the empty branch and goes through split_fields.
+# other line matches the empty branch and goes through split_fields. The
+# quoted fields do not stop at a newline (the note above base.fast_request:
+# each follows the `"` that starts its own line).
 _BLOCK = re.compile(
-    r'^(?:"([^"\n]*)","[^"\n]*","[^"\n]*",([0-9]{1,12}),"'
+    r'^(?:"([^"]*+)","[^"]*+","[^"]*+",([0-9]{1,12}),"'
     + fast_request(r'([^"\n]*)')
     + r",([1-5][0-9][0-9]),([0-9]{1,15}|-)|[^\n]*)$",
     re.MULTILINE,
