@@ -39,7 +39,6 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 RULES = ROOT / "examples" / "rules.toml"  # one rule of each kind, two grouped
-GENERATOR = ROOT / "src" / "hitwatch" / "generate.py"
 # ~116 requests/s over a day: 0.95 * 110 + 0.05 * 230.
 SITE = ["--hosts", "50000", "--sections", "300", "--paths", "1000"]
 TRAFFIC = ["--rate", "110", "--spike-rate", "230", "--spike", "0.45,0.5"]
@@ -174,15 +173,23 @@ class Result:
 def log_path(log: Log, lines: int) -> tuple[Path, list[str]]:
     """Where the log is kept (its name holds the generator's options: delete
     bench/data/ when the generator changes), and the command that makes it:
-    this checkout's generator, run as a script so that a package broken by
-    work in progress does not stop it."""
+    this checkout's generator."""
     n = max(1, lines // 10) if log.tenth else lines
     minutes = lines / AVERAGE_RATE / 60 * 1.002 + 1  # the full log's: a tenth is its start
     options = [*SITE, *TRAFFIC, "--minutes", f"{minutes:.1f}"]
     tag = f"{zlib.crc32(' '.join(options).encode()):08x}"
     path = DATA / f"{log.fmt}-{n}-{tag}.log"
     count = n + 1 if log.fmt == "csv" else n  # the header is a line too
-    cmd = [sys.executable, str(GENERATOR), "--format", log.fmt, *options, "--lines", str(count)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hitwatch.generate",
+        "--format",
+        log.fmt,
+        *options,
+        "--lines",
+        str(count),
+    ]
     return path, [*cmd, "-o", str(path.with_suffix(".part"))]
 
 

@@ -29,6 +29,6 @@ def test_same_records_in_every_format(tmp_path: Path, site: list[str]) -> None:
     vcombined, vblock = records(paths["vcombined"], formats.resolve(log_format=VCOMBINED_D))
     caddy, cblock = records(paths["caddy"], "caddy")
     assert combined == vcombined == caddy and len(combined) > 500
-    assert vblock.vhosts == cblock.vhosts and set(vblock.vhosts) <= set(generate._VHOSTS)  # type: ignore[attr-defined]
+    assert vblock.vhosts == cblock.vhosts and set(vblock.vhosts) <= set(generate.formatting.VHOSTS)
     assert vblock.durations == cblock.durations  # type: ignore[attr-defined]
     assert all(d is not None and d > 0 for d in vblock.durations)  # type: ignore[attr-defined]

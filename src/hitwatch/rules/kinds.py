@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from hitwatch.rules.window import KeyState, WindowRule, nearest_rank
+from hitwatch.rules.keys import KeyState, nearest_rank
+from hitwatch.rules.window import WindowRule
 
 
 def rate_above(rule: WindowRule, state: KeyState, s: int) -> bool:
