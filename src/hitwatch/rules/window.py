@@ -59,6 +59,11 @@ class WindowRule:
         # Which way hits must move to turn a false condition true (see the module doc).
         self._rises_with_hits = spec.kind == "rate_above"
         self._rises_as_hits_leave = spec.kind == "rate_below"
+        # A true rate_above or a false rate_below holds while its window has
+        # more hits than this: hits*den > limit, or hits*den >= limit.
+        self._keeps = (
+            self.limit // self.den if self._rises_with_hits else -(-self.limit // self.den) - 1
+        )
         self._pending: dict[int, dict[str, list[int]]] = {}  # non-final second -> key -> [h, e]
         self._keys: dict[str, KeyState] = {}  # tracked keys, in the order they came
         self._due: dict[int, set[str]] = {}  # second -> keys to look at then
@@ -232,17 +237,29 @@ class WindowRule:
 
     def _flips_as_hits_leave(self, state: KeyState) -> int | None:
         """For `rate_above` true or `rate_below` false: the first second at which
-        hits leaving the window, with none coming, would flip the condition."""
-        hits = state.hits
-        for t, h, *_ in state.window:
-            hits -= h
-            if (
-                hits * self.den <= self.limit
-                if self._rises_with_hits
-                else hits * self.den < self.limit
-            ):
+        hits leaving the window, with none coming, would flip the condition.
+
+        The state holds while the window keeps more than `_keeps` hits: the
+        answer is when the oldest second leaves without which the newer ones
+        keep no more. Counted from whichever end is nearer: a `rate_below`
+        of a few hits a minute needs only the newest seconds of a busy key."""
+        keeps = self._keeps
+        window = state.window
+        if 2 * keeps >= state.hits:
+            hits = state.hits
+            for t, h, *_ in window:
+                hits -= h
+                if hits <= keeps:
+                    return t + self.window
+            return None
+        if keeps < 0:
+            return None  # rate_below 0: nothing leaving makes it true
+        newer = 0
+        for t, h, *_ in reversed(window):
+            newer += h
+            if newer > keeps:
                 return t + self.window
-        return None
+        return window[0][0] + self.window if window else None
 
     def _look(self, key: str, state: KeyState, s: int, records: Records) -> Alert | None:
         self._trim(state, s)
