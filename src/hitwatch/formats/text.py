@@ -32,6 +32,7 @@ from hitwatch.formats.base import (
 )
 from hitwatch.formats.describe import (
     BYTES,
+    CLF_TIME,
     CLOCK,
     DATE,
     DURATION,
@@ -175,6 +176,8 @@ def strict_pattern(desc: Description) -> str | None:
             out.append(f"{quote}{_STRICT[item.field]}{quote}{end}")
         elif item.field == SKIP:
             out.append(_piece(items, i))
+        elif _clf_time(item) and nxt is not None and nxt.kind == LITERAL:
+            out.append("(.{26})")  # what a valid one is, and its bound: `.` stops at a newline
         elif quoted and item.field == REQUEST:
             out.append('"' + fast_request(_QUOTED_BODY))
         elif quoted:
@@ -182,6 +185,12 @@ def strict_pattern(desc: Description) -> str | None:
         else:
             out.append(f'(?!")({_stop(items, i)})' if item.kind == QUOTED else _piece(items, i))
     return "^" + "".join(out) + r"[^\n]*$"
+
+
+def _clf_time(item: Item) -> bool:
+    """A bare TIME field in Apache's `%t` layout, which every valid value fills
+    with 26 characters: `10/Oct/2000:13:55:36 -0700`."""
+    return item.field == TIME and item.kind != QUOTED and item.text in ("", CLF_TIME)
 
 
 class TextFormat:
