@@ -207,6 +207,27 @@ def test_block_with_empty_lines_headers_crlf_and_overlong() -> None:
     assert block.durations == [0.5, 0.5, 0.5]
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "v:pppp",
+        "v:p hhhh",
+        "v:p h - -",
+        f"v:p h - - [{STAMP}] 200",
+        "v h - -",
+        "v:p h - - [x",
+        "no-space",
+    ],
+)
+def test_lines_that_never_close_a_run_stay_linear(line: str) -> None:
+    # As tests/test_formats.py's test of the same name, for a format string:
+    # each line opens a run that no line closes before the last one.
+    fmt = text_format(APACHE_VHOST_D)
+    text = decode_lines("\n".join([line] * 100_000 + ['v:p h - - [ ] " " 1 2 " " " " 3']).encode())
+    block = fmt.parse(text)
+    assert block == lines_block(fmt, text) and len(block.invalid) == 100_001
+
+
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_preset_reads_its_example(name: str) -> None:
     fmt = formats.make(name)
@@ -290,6 +311,9 @@ def test_the_regexes_follow_the_rule(desc: Description, data: Any) -> None:
         # the block path reads every line as the line path does
         text = decode_lines((line + "\n" + line + "\n").encode())
         assert fmt.parse(text) == lines_block(fmt, text), (desc.notation(), line)
+    # and a block of all of them, where a match may run on into the next line
+    text = decode_lines("\n".join(lines).encode())
+    assert fmt.parse(text) == lines_block(fmt, text), desc.notation()
 
 
 @settings(max_examples=300, deadline=None)
