@@ -61,6 +61,7 @@ setup(
                 "src/hitwatch/native/kernel_rank.h",
                 "src/hitwatch/native/kernel_tally.h",
                 "src/hitwatch/native/parse.h",
+                "src/hitwatch/native/parse_base.h",
                 "src/hitwatch/native/parse_clf.h",
                 "src/hitwatch/native/parse_csv.h",
                 "src/hitwatch/native/parse_request.h",
