@@ -158,6 +158,26 @@ def test_summary_text_names_the_lateness_needed() -> None:
     assert "(now 5)" in text
 
 
+class _Writes(io.StringIO):
+    calls = 0
+
+    def write(self, text: str) -> int:
+        self.calls += 1
+        return super().write(text)
+
+
+def test_text_output_writes_a_batch_of_events_at_once() -> None:
+    # One write per batch: with PYTHONUNBUFFERED each write is a system call.
+    engine = make_engine(lateness=0)
+    engine.feed(rows_at(*range(T0, T0 + 60)))
+    engine.finish()
+    events = engine.drain()
+    out = _Writes()
+    TextSink(out).emit(events)
+    assert out.calls == 1
+    assert out.getvalue().count(" hits, ") == 6
+
+
 # ------------------------------------------------------ start of timeline
 
 

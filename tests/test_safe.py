@@ -17,3 +17,12 @@ def test_every_ascii_character() -> None:
 @given(st.text(st.characters(exclude_categories=())) | st.text(st.characters(max_codepoint=127)))
 def test_same_as_translate(text: str) -> None:
     assert safe(text) == text.translate(_ESCAPES)
+
+
+@given(st.lists(st.tuples(st.text(), st.integers(min_value=0)), max_size=5))
+def test_a_listed_line_escapes_each_name(items: list[tuple[str, int]]) -> None:
+    # The text output escapes a joined line once: the same as each name alone.
+    from hitwatch.outputs.text import _ranked
+
+    expected = ", ".join(f"{safe(name)} {hits}" for name, hits in items) or "-"
+    assert _ranked(tuple(items)) == expected
