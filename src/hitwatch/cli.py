@@ -7,7 +7,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from hitwatch.options import build_parser, parse_config
 from hitwatch.render import safe
@@ -122,7 +121,7 @@ def watch(argv: list[str]) -> int:
     if paths.count("-") > 1:
         note("error: standard input ('-') can be read only once")
         return EXIT_USAGE
-    config = replace(config, paths=paths)
+    config = config._replace(paths=paths)
 
     if config.live or config.since is not None:
         from hitwatch.live import usage_problem

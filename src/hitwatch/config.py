@@ -6,8 +6,8 @@ stage is built from them by the shell (`hitwatch.pipeline`, `hitwatch.live`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
 from hitwatch.model import Threshold
 
@@ -45,8 +45,7 @@ DIMENSIONS = ("section", "host", "method", "status", "vhost")
 """What a rule may match on or group by."""
 
 
-@dataclass(frozen=True)
-class RuleSpec:
+class RuleSpec(NamedTuple):
     """One alert rule as configured (SPEC §9); `hitwatch.rules.build` makes it.
 
     `match` holds (dimension, accepted values) pairs, sorted; a status value
@@ -65,8 +64,7 @@ class RuleSpec:
     quantile: Fraction = Fraction(95, 100)  # latency_above
 
 
-@dataclass(frozen=True)
-class OutputSpec:
+class OutputSpec(NamedTuple):
     """One output: its kind (`text`, `jsonl`) and the file it writes (None: stdout)."""
 
     kind: str
@@ -78,8 +76,7 @@ def builtin_rule(window: int = 120, threshold: Threshold = 10) -> RuleSpec:
     return RuleSpec("high_traffic", "rate_above", window, threshold)
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Everything a run is made of."""
 
     paths: tuple[str, ...] = ()
@@ -87,7 +84,7 @@ class Config:
     interval: int = 10
     lateness: int | None = None  # None: LIVE_LATENESS or FINITE_LATENESS by the sources
     top: int = 5
-    rules: tuple[RuleSpec, ...] = field(default_factory=lambda: (builtin_rule(),))
+    rules: tuple[RuleSpec, ...] = (builtin_rule(),)
     outputs: tuple[OutputSpec, ...] = (OutputSpec("text"),)
     local: bool = False
     verbose: bool = False

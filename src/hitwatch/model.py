@@ -8,7 +8,6 @@ replaced) on its own.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
 from typing import NamedTuple
@@ -317,8 +316,7 @@ Event = Report | Quiet | Alert | Summary
 # ------------------------------------------------------------- live status
 
 
-@dataclass(frozen=True)
-class RuleStatus:
+class RuleStatus(NamedTuple):
     """Where one alert rule stands, for live displays."""
 
     name: str
@@ -333,8 +331,7 @@ class RuleStatus:
         return self.window_hits / self.window if self.window else 0.0
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     """What a live display shows besides the events."""
 
     mode: str
@@ -347,7 +344,7 @@ class Status:
     late: int
     invalid: int
     idle: bool  # the idle clock is moving log time
-    rules: tuple[RuleStatus, ...] = field(default=())
+    rules: tuple[RuleStatus, ...] = ()
 
     @property
     def firing(self) -> bool:

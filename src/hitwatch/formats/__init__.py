@@ -17,8 +17,8 @@ worker thread's part of a file say how to read it).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
 from hitwatch.formats import detection
 from hitwatch.formats.base import HEADERS, Format, decode_lines
@@ -33,8 +33,7 @@ from hitwatch.formats.w3c import W3cFormat
 from hitwatch.model import MAX_LINE
 
 
-@dataclass(frozen=True)
-class FormatInfo:
+class FormatInfo(NamedTuple):
     """A registered format."""
 
     name: str

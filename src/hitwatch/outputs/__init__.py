@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol, TextIO, runtime_checkable
+from typing import NamedTuple, Protocol, TextIO, runtime_checkable
 
 from hitwatch.config import OutputSpec
 from hitwatch.model import Event, Status, Summary
@@ -55,8 +54,7 @@ class Screen(Protocol):
     def note(self, text: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """What outputs are made for: how times are shown, whether the run is live
     (flush after every batch of events; a terminal may get the dashboard)."""
 

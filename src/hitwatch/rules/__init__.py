@@ -9,8 +9,7 @@ their alerts in time order (config order within a second).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hitwatch.config import RuleSpec
 from hitwatch.model import Alert, RuleStatus
@@ -74,8 +73,7 @@ class Rule(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     """A registered rule kind: how to build its rules and how to say its alerts."""
 
     build: Callable[[RuleSpec], Rule]
