@@ -356,12 +356,22 @@ def test_snapshot_and_restore_change_nothing(
     threshold=st.sampled_from(["0", "0.1", "1", "2.5", "10", "7/3", "123456789/1000"]),
     cuts=st.lists(st.integers(1, 60), min_size=1, max_size=6),
     first=st.sampled_from([BASE, 0, -7]),
+    skips=st.lists(st.booleans(), min_size=1, max_size=6),
+    restarts=st.lists(st.booleans(), min_size=1, max_size=6),
 )
 def test_rate_above_in_bulk_equals_second_by_second(
-    hits: list[int], window: int, threshold: str, cuts: list[int], first: int
+    hits: list[int],
+    window: int,
+    threshold: str,
+    cuts: list[int],
+    first: int,
+    skips: list[bool],
+    restarts: list[bool],
 ) -> None:
     """RateAbove.evaluate over runs of seconds cut anywhere equals a recount of
-    the window at every second, compared as rationals (SPEC §4)."""
+    the window at every second, compared as rationals (SPEC §4): also where
+    seconds without hits are skipped, as the engine skips them once the window
+    is empty, and across a snapshot restored into a new rule."""
     t = Fraction(threshold)
     expected = []
     firing = False
@@ -385,9 +395,19 @@ def test_rate_above_in_bulk_equals_second_by_second(
     i = n = 0
     while i < len(hits):
         size = cuts[n % len(cuts)]
+        if skips[n % len(skips)] and not any(hits[max(0, i - window) : i + 1]):
+            while i < len(hits) and not hits[i]:
+                i += 1
+            continue
+        if restarts[n % len(restarts)]:
+            snapshot = json.loads(json.dumps(rule.snapshot()))
+            rule = RateAbove("r", window, t)
+            rule.restore(snapshot)
         n += 1
         got += rule.evaluate(first + i, hits[i : i + size], Recent(window))
         i += size
+        end = min(i, len(hits))
+        assert rule.total == sum(hits[max(0, end - window) : end])
     assert got == expected
     assert rule.firing() == (["r"] if firing else [])
 

@@ -6,6 +6,7 @@ second of log time."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from itertools import accumulate, compress, islice, repeat
 from operator import gt, mul, ne, sub
@@ -28,8 +29,9 @@ class RateAbove:
 
     __slots__ = (
         "_den",
-        "_hits",
         "_limit",
+        "_next",
+        "_recent",
         "_select",
         "_since",
         "is_firing",
@@ -54,7 +56,9 @@ class RateAbove:
         # Compare exactly, as rationals: hits > T*N  <=>  hits*den > num*N.
         self._den = threshold.denominator
         self._limit = threshold.numerator * window
-        self._hits: dict[int, int] = {}  # second -> hits, non-zero seconds inside the window
+        # Hits of the `window` seconds before `_next` (None: no second yet, all 0).
+        self._recent: deque[int] = deque(repeat(0, window), maxlen=window)
+        self._next: int | None = None
         self.total = 0
         self.is_firing = False
         self._since = 0
@@ -91,12 +95,15 @@ class RateAbove:
         if n == 0:
             return []
         window = self.window
-        old = self._hits
+        recent = self._recent
+        if self._next is not None and first > self._next:
+            # Seconds since `_next` had no hits: the engine skips only seconds
+            # where the window is empty, and a restored window ends at its
+            # newest hit.
+            recent.extend(repeat(0, min(first - self._next, window)))
         # The hits leaving the window at each second: from the old window, then
         # from `hits` itself.
-        outgoing = list(
-            map(old.get, range(first - window, first - window + min(n, window)), repeat(0))
-        )
+        outgoing = list(islice(recent, min(n, window)))
         if n > window:
             outgoing.extend(islice(hits, 0, n - window))
         totals = list(accumulate(map(sub, hits, outgoing), initial=self.total))
@@ -109,14 +116,8 @@ class RateAbove:
         ]
         self.is_firing = firing[-1]
         self.total = totals[-1]
-        last = first + n - 1
-        keep = last - window  # seconds <= keep have left the window
-        kept = {t: h for t, h in old.items() if t > keep}
-        start = max(first, keep + 1)
-        for t, h in zip(range(start, last + 1), islice(hits, start - first, n), strict=True):
-            if h:
-                kept[t] = h
-        self._hits = kept
+        recent.extend(islice(hits, max(0, n - window), n))  # maxlen drops the oldest
+        self._next = first + n
         return alerts
 
     def _alert(self, firing: bool, s: int, total: int, records: Records) -> Alert:
@@ -132,7 +133,7 @@ class RateAbove:
     def snapshot(self) -> dict[str, Any]:
         return {
             "spec": [KIND, self.window, str(self.threshold)],
-            "hits": sorted(self._hits.items()),
+            "hits": self._window_hits(),
             "total": self.total,
             "firing": self.is_firing,
             "since": self._since,
@@ -141,10 +142,23 @@ class RateAbove:
     def restore(self, state: Mapping[str, Any]) -> None:
         if state.get("spec") != [KIND, self.window, str(self.threshold)]:
             return  # configured otherwise since: start afresh
-        self._hits = {int(t): int(h) for t, h in state["hits"]}
+        hits = {int(t): int(h) for t, h in state["hits"]}
+        if hits:
+            # Seconds between the newest with hits and the last evaluated had
+            # none: the window may as well end at the newest.
+            self._next = max(hits) + 1
+            seconds = range(self._next - self.window, self._next)
+            self._recent.extend(map(hits.get, seconds, repeat(0)))
         self.total = state["total"]
         self.is_firing = state["firing"]
         self._since = state["since"]
+
+    def _window_hits(self) -> list[tuple[int, int]]:
+        """(second, hits) of the seconds in the window with hits, oldest first."""
+        if self._next is None:
+            return []
+        seconds = range(self._next - self.window, self._next)
+        return [(t, h) for t, h in zip(seconds, self._recent, strict=True) if h]
 
     def firing(self) -> list[str]:
         return [self.name] if self.is_firing else []
